@@ -1,0 +1,267 @@
+"""Input and output serializers. Inputs only check shapes; the services hold the rules."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from prompts_app.models import (
+    Example,
+    ExampleSet,
+    ExampleSetVersion,
+    Label,
+    LabelMove,
+    Prompt,
+    PromptVersion,
+)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Rejects unknown keys, so a typo ('templte') is a 400, not a silent no-op."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {unknown[0]: [f"Unknown field. Allowed: {', '.join(self.fields)}."]}
+                )
+        return super().to_internal_value(data)
+
+
+class AnyJSONField(serializers.JSONField):
+    pass
+
+
+# --- prompts ---------------------------------------------------------------
+
+
+class PromptCreateInput(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+    kind = serializers.ChoiceField(choices=[Prompt.KIND_TEXT, Prompt.KIND_CHAT], default=Prompt.KIND_TEXT)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    protect_production = serializers.BooleanField(required=False, default=False)
+
+
+class PromptUpdateInput(StrictInputSerializer):
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    protect_production = serializers.BooleanField(required=False)
+
+
+class LabelBriefOutput(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number")
+
+    class Meta:
+        model = Label
+        fields = ["name", "version", "updated_at", "updated_by"]
+
+
+class PromptOutput(serializers.ModelSerializer):
+    latest_version = serializers.IntegerField(source="latest_version_number")
+    labels = LabelBriefOutput(many=True, read_only=True)
+
+    class Meta:
+        model = Prompt
+        fields = [
+            "name",
+            "kind",
+            "description",
+            "tags",
+            "protect_production",
+            "latest_version",
+            "labels",
+            "created_at",
+        ]
+
+
+# --- versions --------------------------------------------------------------
+
+
+class MessageInput(StrictInputSerializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ExampleSetRefInput(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+    version = serializers.IntegerField(min_value=1)
+
+
+class VersionCreateInput(StrictInputSerializer):
+    template = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+    messages = MessageInput(many=True, required=False)
+    variables = serializers.DictField(required=False)
+    model_config = serializers.DictField(required=False)
+    example_set_version = ExampleSetRefInput(required=False, allow_null=True)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+
+
+class ExampleSetRefOutput(serializers.Serializer):
+    name = serializers.CharField(source="example_set.name")
+    version = serializers.IntegerField(source="number")
+
+
+class VersionOutput(serializers.ModelSerializer):
+    prompt = serializers.CharField(source="prompt.name")
+    kind = serializers.CharField(source="prompt.kind")
+    example_set_version = ExampleSetRefOutput(allow_null=True)
+    labels = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PromptVersion
+        fields = [
+            "prompt",
+            "kind",
+            "number",
+            "template",
+            "messages",
+            "variables",
+            "model_config",
+            "example_set_version",
+            "message",
+            "author",
+            "created_at",
+            "content_hash",
+            "labels",
+        ]
+
+    def get_labels(self, obj) -> list[str]:
+        return sorted(label.name for label in obj.labels.all())
+
+
+# --- resolve / render --------------------------------------------------------
+
+
+class ExampleRenderShape(serializers.Serializer):
+    input = AnyJSONField()
+    output = serializers.CharField()
+
+
+class ResolveOutput(serializers.Serializer):
+    prompt = serializers.CharField()
+    kind = serializers.CharField()
+    version = serializers.IntegerField()
+    label = serializers.CharField(allow_null=True)
+    template = serializers.CharField(allow_null=True)
+    messages = serializers.ListField(child=serializers.DictField(), allow_null=True)
+    examples = ExampleRenderShape(many=True)
+    example_set = serializers.DictField(allow_null=True)
+    model_config = serializers.DictField()
+    variables = serializers.DictField()
+    content_hash = serializers.CharField()
+    created_at = serializers.CharField()
+
+
+class RenderInput(StrictInputSerializer):
+    label = serializers.CharField(required=False, max_length=100)
+    version = serializers.IntegerField(required=False, min_value=1)
+    variables = serializers.DictField(required=False, default=dict)
+
+
+class RenderOutput(serializers.Serializer):
+    prompt = serializers.CharField(required=False)
+    version = serializers.IntegerField(required=False)
+    label = serializers.CharField(allow_null=True, required=False)
+    kind = serializers.CharField()
+    content_hash = serializers.CharField(required=False)
+    text = serializers.CharField(allow_null=True)
+    messages = serializers.ListField(child=serializers.DictField(), allow_null=True)
+    token_count = serializers.IntegerField()
+    variables = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class ExampleInput(StrictInputSerializer):
+    input = AnyJSONField()
+    output = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    approved = serializers.BooleanField(required=False, default=False)
+
+
+class DraftRenderInput(StrictInputSerializer):
+    template = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+    messages = MessageInput(many=True, required=False)
+    variables = serializers.DictField(required=False, default=dict)
+    examples = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+
+
+# --- labels ------------------------------------------------------------------
+
+
+class LabelMoveInput(StrictInputSerializer):
+    version = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class LabelMoveOutput(serializers.ModelSerializer):
+    from_version = serializers.IntegerField(source="from_version.number", allow_null=True, default=None)
+    to_version = serializers.IntegerField(source="to_version.number")
+
+    class Meta:
+        model = LabelMove
+        fields = ["label", "from_version", "to_version", "moved_by", "moved_at", "reason", "forced"]
+
+
+class LabelOutput(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number")
+    history = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Label
+        fields = ["name", "version", "updated_at", "updated_by", "history"]
+
+    def get_history(self, obj) -> list[dict]:
+        moves = self.context.get("history", {}).get(obj.name, [])
+        return LabelMoveOutput(moves, many=True).data
+
+
+# "from" is a Python keyword, so this serializer is built from a dict of fields.
+DiffOutput = type(
+    "DiffOutput",
+    (serializers.Serializer,),
+    {
+        "prompt": serializers.CharField(),
+        "from": serializers.IntegerField(),
+        "to": serializers.IntegerField(),
+        "changed": serializers.ListField(child=serializers.CharField()),
+        "sections": serializers.DictField(child=serializers.CharField(allow_blank=True)),
+        "diff": serializers.CharField(allow_blank=True),
+    },
+)
+
+
+# --- example sets ------------------------------------------------------------
+
+
+class ExampleSetCreateInput(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+
+
+class ExampleSetOutput(serializers.ModelSerializer):
+    latest_version = serializers.IntegerField(source="latest_version_number")
+
+    class Meta:
+        model = ExampleSet
+        fields = ["name", "description", "latest_version", "created_at"]
+
+
+class ExampleSetVersionCreateInput(StrictInputSerializer):
+    examples = ExampleInput(many=True)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+
+
+class ExampleOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Example
+        fields = ["position", "input", "output", "tags", "approved"]
+
+
+class ExampleSetVersionOutput(serializers.ModelSerializer):
+    example_set = serializers.CharField(source="example_set.name")
+    examples = ExampleOutput(many=True)
+
+    class Meta:
+        model = ExampleSetVersion
+        fields = ["example_set", "number", "message", "author", "created_at", "content_hash", "examples"]

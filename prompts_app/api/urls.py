@@ -1,0 +1,29 @@
+from django.urls import path
+
+from prompts_app.api import views
+
+# Prompt and example-set names are slugs: no slashes, so `[^/]+` is exact.
+urlpatterns = [
+    path("prompts/", views.PromptListCreateApi.as_view(), name="prompt-list"),
+    path("prompts/<str:name>/", views.PromptDetailApi.as_view(), name="prompt-detail"),
+    path("prompts/<str:name>/versions/", views.VersionListCreateApi.as_view(), name="version-list"),
+    path("prompts/<str:name>/versions/<str:number>/", views.VersionDetailApi.as_view(), name="version-detail"),
+    path("prompts/<str:name>/resolve", views.ResolveApi.as_view(), name="prompt-resolve"),
+    path("prompts/<str:name>/render", views.PromptRenderApi.as_view(), name="prompt-render"),
+    path("prompts/<str:name>/labels/", views.LabelListApi.as_view(), name="label-list"),
+    path("prompts/<str:name>/labels/<str:label>", views.LabelDetailApi.as_view(), name="label-detail"),
+    path("prompts/<str:name>/diff", views.DiffApi.as_view(), name="prompt-diff"),
+    path("render", views.DraftRenderApi.as_view(), name="draft-render"),
+    path("example-sets/", views.ExampleSetListCreateApi.as_view(), name="example-set-list"),
+    path("example-sets/<str:set_name>/", views.ExampleSetDetailApi.as_view(), name="example-set-detail"),
+    path(
+        "example-sets/<str:set_name>/versions/",
+        views.ExampleSetVersionListCreateApi.as_view(),
+        name="example-set-version-list",
+    ),
+    path(
+        "example-sets/<str:set_name>/versions/<str:number>/",
+        views.ExampleSetVersionDetailApi.as_view(),
+        name="example-set-version-detail",
+    ),
+]

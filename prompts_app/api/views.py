@@ -1,0 +1,265 @@
+"""API views: parse, call one service or selector, serialize. Nothing else."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from prompts_app import selectors, services
+from prompts_app.api import serializers as s
+from prompts_app.models import Label
+
+
+def _project(request):
+    return request.user.project
+
+
+def _actor(request) -> str:
+    return request.user.actor
+
+
+def _validated(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _paginate(view, request, queryset, serializer_class):
+    paginator = view.pagination_class() if view.pagination_class else None
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    data = serializer_class(page, many=True).data
+    return paginator.get_paginated_response(data)
+
+
+class PromptListCreateApi(APIView):
+    @extend_schema(responses=s.PromptOutput(many=True))
+    def get(self, request):
+        queryset = selectors.prompt_list(project=_project(request)).prefetch_related(
+            Prefetch("labels", queryset=Label.objects.select_related("version"))
+        )
+        return _paginate(self, request, queryset, s.PromptOutput)
+
+    @extend_schema(request=s.PromptCreateInput, responses={201: s.PromptOutput})
+    def post(self, request):
+        data = _validated(s.PromptCreateInput, request)
+        prompt = services.prompt_create(project=_project(request), **data)
+        return Response(s.PromptOutput(prompt).data, status=status.HTTP_201_CREATED)
+
+
+class PromptDetailApi(APIView):
+    @extend_schema(responses=s.PromptOutput)
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        return Response(s.PromptOutput(prompt).data)
+
+    @extend_schema(request=s.PromptUpdateInput, responses=s.PromptOutput)
+    def patch(self, request, name):
+        data = _validated(s.PromptUpdateInput, request)
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = services.prompt_update(prompt=prompt, **data)
+        return Response(s.PromptOutput(prompt).data)
+
+
+class VersionListCreateApi(APIView):
+    @extend_schema(responses=s.VersionOutput(many=True))
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        queryset = selectors.prompt_version_list(prompt=prompt).prefetch_related("labels")
+        return _paginate(self, request, queryset, s.VersionOutput)
+
+    @extend_schema(request=s.VersionCreateInput, responses={201: s.VersionOutput})
+    def post(self, request, name):
+        data = _validated(s.VersionCreateInput, request)
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        ref = data.pop("example_set_version", None)
+        example_set_version = None
+        if ref:
+            example_set = selectors.example_set_get(project=_project(request), name=ref["name"])
+            example_set_version = selectors.example_set_version_get(
+                example_set=example_set, number=ref["version"]
+            )
+        if "messages" in data:
+            data["messages"] = [dict(m) for m in data["messages"]]
+        version = services.prompt_version_create(
+            prompt=prompt, example_set_version=example_set_version, author=_actor(request), **data
+        )
+        return Response(s.VersionOutput(version).data, status=status.HTTP_201_CREATED)
+
+
+class VersionDetailApi(APIView):
+    @extend_schema(responses=s.VersionOutput)
+    def get(self, request, name, number):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        version = selectors.prompt_version_get(prompt=prompt, number=number)
+        return Response(s.VersionOutput(version).data)
+
+
+def _if_none_match(request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match", "")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return etag in candidates
+
+
+class ResolveApi(APIView):
+    """Everything a runtime client needs, with a strong ETag (304 on If-None-Match)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("label", str, description="A label; default production, else latest."),
+            OpenApiParameter("version", int, description="A version number instead of a label."),
+        ],
+        responses={200: s.ResolveOutput, 304: None},
+    )
+    def get(self, request, name):
+        label = request.query_params.get("label")
+        version = request.query_params.get("version")
+        entry = selectors.prompt_resolve(project=_project(request), name=name, label=label, version=version)
+        headers = {"ETag": entry["etag"], "Cache-Control": "private, no-cache"}
+        if _if_none_match(request, entry["etag"]):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(entry["payload"], headers=headers)
+
+
+class PromptRenderApi(APIView):
+    required_scope = "read"
+
+    @extend_schema(request=s.RenderInput, responses=s.RenderOutput)
+    def post(self, request, name):
+        data = _validated(s.RenderInput, request)
+        result = selectors.prompt_render(
+            project=_project(request),
+            name=name,
+            label=data.get("label"),
+            version=data.get("version"),
+            variables=data["variables"],
+        )
+        return Response(result)
+
+
+class DraftRenderApi(APIView):
+    """Render a draft that is not saved yet: the admin preview and CI linting."""
+
+    required_scope = "read"
+
+    @extend_schema(request=s.DraftRenderInput, responses=s.RenderOutput)
+    def post(self, request):
+        data = _validated(s.DraftRenderInput, request)
+        messages = [dict(m) for m in data["messages"]] if "messages" in data else None
+        result = selectors.draft_render(
+            template=data.get("template"),
+            messages=messages,
+            variables=data["variables"],
+            examples=data["examples"],
+        )
+        return Response(result)
+
+
+class LabelListApi(APIView):
+    @extend_schema(responses=s.LabelOutput(many=True))
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        history: dict[str, list] = {}
+        for move in selectors.label_history(prompt=prompt):
+            history.setdefault(move.label, []).append(move)
+        labels = selectors.label_list(prompt=prompt)
+        return Response(s.LabelOutput(labels, many=True, context={"history": history}).data)
+
+
+class LabelDetailApi(APIView):
+    @extend_schema(responses=s.LabelOutput)
+    def get(self, request, name, label):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        found = selectors.label_list(prompt=prompt).filter(name=label).first()
+        if found is None:
+            from prompts_app.errors import NotFound
+
+            raise NotFound(f"Prompt '{name}' has no label '{label}'.", field="label")
+        history = {label: list(selectors.label_history(prompt=prompt, label=label))}
+        return Response(s.LabelOutput(found, context={"history": history}).data)
+
+    @extend_schema(request=s.LabelMoveInput, responses=s.LabelOutput)
+    def put(self, request, name, label):
+        data = _validated(s.LabelMoveInput, request)
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        moved = services.label_move(
+            prompt=prompt,
+            label=label,
+            version_number=data["version"],
+            reason=data["reason"],
+            force=data["force"],
+            actor=_actor(request),
+        )
+        history = {label: list(selectors.label_history(prompt=prompt, label=label))}
+        return Response(s.LabelOutput(moved, context={"history": history}).data)
+
+
+class DiffApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=True)],
+        responses=s.DiffOutput,
+    )
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        diff = selectors.prompt_version_diff(
+            prompt=prompt,
+            from_number=request.query_params.get("from"),
+            to_number=request.query_params.get("to"),
+        )
+        return Response(diff)
+
+
+class ExampleSetListCreateApi(APIView):
+    @extend_schema(responses=s.ExampleSetOutput(many=True))
+    def get(self, request):
+        from prompts_app.models import ExampleSet
+
+        queryset = ExampleSet.objects.filter(project=_project(request)).order_by("name")
+        return _paginate(self, request, queryset, s.ExampleSetOutput)
+
+    @extend_schema(request=s.ExampleSetCreateInput, responses={201: s.ExampleSetOutput})
+    def post(self, request):
+        data = _validated(s.ExampleSetCreateInput, request)
+        example_set = services.example_set_create(project=_project(request), **data)
+        return Response(s.ExampleSetOutput(example_set).data, status=status.HTTP_201_CREATED)
+
+
+class ExampleSetDetailApi(APIView):
+    @extend_schema(responses=s.ExampleSetOutput)
+    def get(self, request, set_name):
+        example_set = selectors.example_set_get(project=_project(request), name=set_name)
+        return Response(s.ExampleSetOutput(example_set).data)
+
+
+class ExampleSetVersionListCreateApi(APIView):
+    @extend_schema(responses=s.ExampleSetVersionOutput(many=True))
+    def get(self, request, set_name):
+        example_set = selectors.example_set_get(project=_project(request), name=set_name)
+        queryset = example_set.versions.prefetch_related("examples").order_by("-number")
+        return _paginate(self, request, queryset, s.ExampleSetVersionOutput)
+
+    @extend_schema(request=s.ExampleSetVersionCreateInput, responses={201: s.ExampleSetVersionOutput})
+    def post(self, request, set_name):
+        data = _validated(s.ExampleSetVersionCreateInput, request)
+        example_set = selectors.example_set_get(project=_project(request), name=set_name)
+        version = services.example_set_version_create(
+            example_set=example_set,
+            examples=[dict(e) for e in data["examples"]],
+            message=data.get("message", ""),
+            author=_actor(request),
+        )
+        return Response(s.ExampleSetVersionOutput(version).data, status=status.HTTP_201_CREATED)
+
+
+class ExampleSetVersionDetailApi(APIView):
+    @extend_schema(responses=s.ExampleSetVersionOutput)
+    def get(self, request, set_name, number):
+        example_set = selectors.example_set_get(project=_project(request), name=set_name)
+        version = selectors.example_set_version_get(example_set=example_set, number=number)
+        return Response(s.ExampleSetVersionOutput(version).data)

@@ -1,0 +1,262 @@
+"""Selectors read: lookups that raise NotFound naming what was missing, and the
+read models the API and the admin serve."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from promptledger import rendering
+from prompts_app import cache as resolve_cache
+from prompts_app import validation
+from prompts_app.errors import DomainError, NotFound
+from prompts_app.models import (
+    ExampleSet,
+    ExampleSetVersion,
+    Label,
+    LabelMove,
+    Project,
+    Prompt,
+    PromptVersion,
+)
+from prompts_app.jsonutil import sha256_of
+from prompts_app.tokens import count_rendered_tokens
+
+
+def prompt_get(*, project: Project, name: str) -> Prompt:
+    prompt = Prompt.objects.filter(project=project, name=name).first()
+    if prompt is None:
+        raise NotFound(f"No prompt named '{name}' in project '{project.name}'.", field="name")
+    return prompt
+
+
+def prompt_list(*, project: Project):
+    return Prompt.objects.filter(project=project).order_by("name")
+
+
+def _parse_version_number(value: Any, *, field: str = "version") -> int:
+    if isinstance(value, bool):
+        raise DomainError(f"'{field}' must be a positive integer.", field=field)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise DomainError(f"'{field}' must be a positive integer, not {value!r}.", field=field) from None
+    if number < 1:
+        raise DomainError(f"'{field}' must be a positive integer.", field=field)
+    return number
+
+
+def prompt_version_get(*, prompt: Prompt, number: Any) -> PromptVersion:
+    number = _parse_version_number(number)
+    version = (
+        PromptVersion.objects.filter(prompt=prompt, number=number)
+        .select_related("example_set_version__example_set")
+        .first()
+    )
+    if version is None:
+        raise NotFound(f"Prompt '{prompt.name}' has no version {number}.", field="version")
+    return version
+
+
+def prompt_version_list(*, prompt: Prompt):
+    return (
+        PromptVersion.objects.filter(prompt=prompt)
+        .select_related("example_set_version__example_set")
+        .order_by("-number")
+    )
+
+
+def prompt_version_for(*, prompt: Prompt, label: str | None, version: Any = None) -> tuple[PromptVersion, str | None]:
+    """The version a runtime client gets: by number, by label, or production
+    falling back to the latest version. Returns (version, label name or None)."""
+    if version is not None and label is not None:
+        raise DomainError("Give either 'label' or 'version', not both.", field="label")
+    if version is not None:
+        return prompt_version_get(prompt=prompt, number=version), None
+    if label in (None, ""):
+        found = Label.objects.filter(prompt=prompt, name=Label.PRODUCTION).select_related("version").first()
+        if found is not None:
+            return found.version, Label.PRODUCTION
+        label = Label.LATEST
+    if label == Label.LATEST:
+        latest = prompt_version_list(prompt=prompt).first()
+        if latest is None:
+            raise NotFound(f"Prompt '{prompt.name}' has no versions yet.", field="version")
+        return latest, Label.LATEST
+    found = Label.objects.filter(prompt=prompt, name=label).select_related("version").first()
+    if found is None:
+        raise NotFound(f"Prompt '{prompt.name}' has no label '{label}'.", field="label")
+    return found.version, label
+
+
+def version_examples(version: PromptVersion) -> list[dict]:
+    if version.example_set_version_id is None:
+        return []
+    return version.example_set_version.as_render_examples()
+
+
+def resolve_payload(*, prompt: Prompt, version: PromptVersion, label: str | None) -> dict:
+    esv = version.example_set_version
+    return {
+        "prompt": prompt.name,
+        "kind": prompt.kind,
+        "version": version.number,
+        "label": label,
+        "template": version.template if prompt.kind == Prompt.KIND_TEXT else None,
+        "messages": version.messages if prompt.kind == Prompt.KIND_CHAT else None,
+        "examples": version_examples(version),
+        "example_set": {"name": esv.example_set.name, "version": esv.number} if esv else None,
+        "model_config": version.model_config,
+        "variables": version.variables,
+        "content_hash": version.content_hash,
+        "created_at": version.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _etag(payload: dict) -> str:
+    return '"' + sha256_of(payload)[:32] + '"'
+
+
+def prompt_resolve(*, project: Project, name: str, label: str | None = None, version: Any = None) -> dict:
+    """{"payload", "etag"} for a runtime client; served from the cache when it can be."""
+    if version is not None:
+        selector = f"v{_parse_version_number(version)}"
+    else:
+        selector = f"l:{label or ''}"
+    entry, generation = resolve_cache.get(project.pk, name, selector)
+    if entry is not None:
+        return entry
+    prompt = prompt_get(project=project, name=name)
+    found, label_name = prompt_version_for(prompt=prompt, label=label, version=version)
+    payload = resolve_payload(prompt=prompt, version=found, label=label_name)
+    entry = {"payload": payload, "etag": _etag(payload)}
+    resolve_cache.put(project.pk, name, selector, generation, entry)
+    return entry
+
+
+def prompt_render(*, project: Project, name: str, label: str | None, version: Any, variables: Any) -> dict:
+    resolved = prompt_resolve(project=project, name=name, label=label, version=version)["payload"]
+    return render_payload(resolved, variables)
+
+
+def render_payload(resolved: dict, variables: Any) -> dict:
+    body = resolved["messages"] if resolved["kind"] == Prompt.KIND_CHAT else resolved["template"]
+    output = rendering.render(
+        resolved["kind"], body, variables, examples=resolved["examples"], schema=resolved["variables"]
+    )
+    result = {
+        "prompt": resolved["prompt"],
+        "version": resolved["version"],
+        "label": resolved["label"],
+        "kind": resolved["kind"],
+        "content_hash": resolved["content_hash"],
+        "text": output if isinstance(output, str) else None,
+        "messages": output if isinstance(output, list) else None,
+        "token_count": count_rendered_tokens(output),
+    }
+    return result
+
+
+def draft_render(*, template: Any, messages: Any, variables: Any, examples: Any) -> dict:
+    """Render a draft that is not saved (admin preview, CI linting). Stores nothing."""
+    if (template is None) == (messages is None):
+        raise DomainError("Give exactly one of 'template' (text) or 'messages' (chat).", field="template")
+    kind = Prompt.KIND_TEXT if template is not None else Prompt.KIND_CHAT
+    body = validation.prompt_body_clean(kind, template, messages)
+    cleaned = validation.examples_clean(examples if examples is not None else [])
+    render_examples = [{"input": e["input"], "output": e["output"]} for e in cleaned]
+    output = rendering.render(kind, body, variables if variables is not None else {}, examples=render_examples)
+    return {
+        "kind": kind,
+        "text": output if isinstance(output, str) else None,
+        "messages": output if isinstance(output, list) else None,
+        "token_count": count_rendered_tokens(output),
+        "variables": rendering.infer_variables(kind, body),
+    }
+
+
+def label_list(*, prompt: Prompt):
+    return Label.objects.filter(prompt=prompt).select_related("version").order_by("name")
+
+
+def label_history(*, prompt: Prompt, label: str | None = None):
+    moves = LabelMove.objects.filter(prompt=prompt).select_related("from_version", "to_version")
+    if label:
+        moves = moves.filter(label=label)
+    return moves.order_by("-moved_at", "-id")
+
+
+# --- diffs ------------------------------------------------------------------
+
+
+def _lines_of(version: PromptVersion, section: str) -> list[str]:
+    if section == "template":
+        return (version.template or "").splitlines(keepends=False)
+    if section == "messages":
+        lines: list[str] = []
+        for message in version.messages or []:
+            lines.append(f"[{message['role']}]")
+            lines.extend(message["content"].splitlines())
+        return lines
+    if section == "examples":
+        lines = []
+        for index, example in enumerate(version_examples(version), start=1):
+            lines.append(f"# example {index}")
+            lines.append("input: " + json.dumps(example["input"], sort_keys=True, ensure_ascii=False))
+            lines.extend(("output: " + example["output"]).splitlines())
+        return lines
+    if section == "model_config":
+        return json.dumps(version.model_config, indent=2, sort_keys=True).splitlines()
+    if section == "variables":
+        return json.dumps(version.variables, indent=2, sort_keys=True).splitlines()
+    raise ValueError(section)
+
+
+DIFF_SECTIONS = ("template", "messages", "examples", "model_config", "variables")
+
+
+def prompt_version_diff(*, prompt: Prompt, from_number: Any, to_number: Any) -> dict:
+    """A unified diff, section by section, between two versions of a prompt."""
+    if from_number in (None, "") or to_number in (None, ""):
+        raise DomainError("Give both 'from' and 'to' version numbers.", field="from")
+    old = prompt_version_get(prompt=prompt, number=from_number)
+    new = prompt_version_get(prompt=prompt, number=to_number)
+    sections = {}
+    for section in DIFF_SECTIONS:
+        diff = list(
+            difflib.unified_diff(
+                _lines_of(old, section),
+                _lines_of(new, section),
+                fromfile=f"v{old.number}/{section}",
+                tofile=f"v{new.number}/{section}",
+                lineterm="",
+            )
+        )
+        sections[section] = "\n".join(diff)
+    return {
+        "prompt": prompt.name,
+        "from": old.number,
+        "to": new.number,
+        "changed": [name for name, text in sections.items() if text],
+        "sections": sections,
+        "diff": "\n".join(text for text in sections.values() if text),
+    }
+
+
+# --- example sets -----------------------------------------------------------
+
+
+def example_set_get(*, project: Project, name: str) -> ExampleSet:
+    found = ExampleSet.objects.filter(project=project, name=name).first()
+    if found is None:
+        raise NotFound(f"No example set named '{name}' in project '{project.name}'.", field="name")
+    return found
+
+
+def example_set_version_get(*, example_set: ExampleSet, number: Any) -> ExampleSetVersion:
+    number = _parse_version_number(number)
+    found = ExampleSetVersion.objects.filter(example_set=example_set, number=number).first()
+    if found is None:
+        raise NotFound(f"Example set '{example_set.name}' has no version {number}.", field="version")
+    return found

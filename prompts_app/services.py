@@ -1,0 +1,301 @@
+"""Services write: every change to the domain goes through one of these.
+
+Keyword-only, typed, `<entity>_<action>`. Each validates its input and raises
+`DomainError` (or a `RenderError` from the renderer) before touching a row, so
+a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from promptledger import rendering
+from prompts_app import cache as resolve_cache
+from prompts_app import validation
+from prompts_app.jsonutil import sha256_of
+from prompts_app.errors import Conflict, DomainError, NotFound
+from prompts_app.models import (
+    ApiKey,
+    Example,
+    ExampleSet,
+    ExampleSetVersion,
+    Label,
+    LabelMove,
+    Project,
+    Prompt,
+    PromptVersion,
+)
+
+# --- projects and keys -----------------------------------------------------
+
+
+@transaction.atomic
+def project_get_or_create(*, name: str) -> tuple[Project, bool]:
+    validation.check_slug(name, field="project")
+    return Project.objects.get_or_create(name=name)
+
+
+@transaction.atomic
+def api_key_create(*, project: Project, scopes: list[str], name: str = "") -> tuple[ApiKey, str]:
+    """Create a key; returns it with the raw secret, which is never stored or shown again."""
+    unknown = sorted(set(scopes) - set(ApiKey.SCOPES))
+    if unknown or not scopes:
+        raise DomainError(
+            f"Scopes must be a non-empty subset of {', '.join(ApiKey.SCOPES)}"
+            + (f"; unknown: {', '.join(unknown)}." if unknown else "."),
+            field="scopes",
+        )
+    raw = ApiKey.new_raw_key()
+    key = ApiKey.objects.create(
+        project=project,
+        name=name,
+        prefix=raw[:10],
+        hashed_key=ApiKey.hash_raw(raw),
+        scopes=sorted(set(scopes), key=ApiKey.SCOPES.index),
+    )
+    return key, raw
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+# --- prompts ----------------------------------------------------------------
+
+
+@transaction.atomic
+def prompt_create(
+    *,
+    project: Project,
+    name: str,
+    kind: str = Prompt.KIND_TEXT,
+    description: str = "",
+    tags: list[str] | None = None,
+    protect_production: bool = False,
+) -> Prompt:
+    validation.check_slug(name, field="name")
+    if kind not in (Prompt.KIND_TEXT, Prompt.KIND_CHAT):
+        raise DomainError("'kind' must be 'text' or 'chat'.", field="kind")
+    description = validation.check_text(description, field="description", limit=validation.MAX_DESCRIPTION_CHARS)
+    if Prompt.objects.filter(project=project, name=name).exists():
+        raise Conflict(f"A prompt named '{name}' already exists in this project.", field="name")
+    try:
+        with transaction.atomic():
+            return Prompt.objects.create(
+                project=project,
+                name=name,
+                kind=kind,
+                description=description,
+                tags=validation.check_tags(tags),
+                protect_production=bool(protect_production),
+            )
+    except IntegrityError:
+        raise Conflict(f"A prompt named '{name}' already exists in this project.", field="name") from None
+
+
+def prompt_update(
+    *,
+    prompt: Prompt,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    protect_production: bool | None = None,
+) -> Prompt:
+    """Change a prompt's metadata (never its content: that is a new version)."""
+    fields = []
+    if description is not None:
+        prompt.description = validation.check_text(description, field="description", limit=validation.MAX_DESCRIPTION_CHARS)
+        fields.append("description")
+    if tags is not None:
+        prompt.tags = validation.check_tags(tags)
+        fields.append("tags")
+    if protect_production is not None:
+        prompt.protect_production = bool(protect_production)
+        fields.append("protect_production")
+    if fields:
+        prompt.save(update_fields=fields)
+    return prompt
+
+
+def version_content_hash(
+    *, kind: str, body: Any, variables: dict, model_config: dict, examples_hash: str | None
+) -> str:
+    """Hash of everything that makes a version render and run the way it does."""
+    return sha256_of(
+        {
+            "body": rendering.content_hash(kind, body),
+            "variables": variables,
+            "model_config": model_config,
+            "examples": examples_hash,
+        }
+    )
+
+
+@transaction.atomic
+def prompt_version_create(
+    *,
+    prompt: Prompt,
+    template: str | None = None,
+    messages: list[dict] | None = None,
+    variables: dict | None = None,
+    model_config: dict | None = None,
+    example_set_version: ExampleSetVersion | None = None,
+    message: str = "",
+    author: str = "",
+) -> PromptVersion:
+    """Create version n+1. Numbers stay gap-free and unique under concurrent writers
+    because the prompt row is locked while the number is taken."""
+    body = validation.prompt_body_clean(prompt.kind, template, messages)
+    rendering.validate_template(prompt.kind, body)
+    schema = validation.schema_clean(variables) if variables is not None else rendering.infer_schema(prompt.kind, body)
+    config = validation.model_config_clean(model_config)
+    message = validation.check_text(message, field="message", limit=validation.MAX_MESSAGE_CHARS)
+    if example_set_version is not None and example_set_version.example_set.project_id != prompt.project_id:
+        raise DomainError("The example set belongs to another project.", field="example_set_version")
+
+    locked = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    number = locked.latest_version_number + 1
+    Prompt.objects.filter(pk=prompt.pk).update(latest_version_number=number)
+    prompt.latest_version_number = number
+    version = PromptVersion.objects.create(
+        prompt=prompt,
+        number=number,
+        template=body if prompt.kind == Prompt.KIND_TEXT else "",
+        messages=body if prompt.kind == Prompt.KIND_CHAT else None,
+        variables=schema,
+        model_config=config,
+        example_set_version=example_set_version,
+        message=message,
+        author=author[:150],
+        content_hash=version_content_hash(
+            kind=prompt.kind,
+            body=body,
+            variables=schema,
+            model_config=config,
+            examples_hash=example_set_version.content_hash if example_set_version else None,
+        ),
+    )
+    transaction.on_commit(lambda: resolve_cache.invalidate_prompt(prompt))
+    return version
+
+
+# --- labels -----------------------------------------------------------------
+
+
+class GateRefused(Conflict):
+    code = "promotion_refused"
+
+
+def production_gate_refusal(version: PromptVersion) -> str | None:
+    """Why `version` may not become a protected production, or None when it may."""
+    return None
+
+
+@transaction.atomic
+def label_move(
+    *,
+    prompt: Prompt,
+    label: str,
+    version_number: Any,
+    reason: str = "",
+    actor: str = "",
+    force: bool = False,
+) -> Label:
+    """Point a label at a version and record the move.
+
+    A protected `production` only moves to a version whose latest eval run
+    passed, unless forced with a written reason (kept in the history).
+    """
+    validation.check_slug(label, field="label")
+    if label == Label.LATEST:
+        raise DomainError("'latest' is implicit (the newest version) and cannot be moved.", field="label")
+    if isinstance(version_number, bool) or not isinstance(version_number, int) or version_number < 1:
+        raise DomainError("'version' must be a positive integer.", field="version")
+    reason = validation.check_text(reason, field="reason", limit=validation.MAX_MESSAGE_CHARS)
+    version = PromptVersion.objects.filter(prompt=prompt, number=version_number).first()
+    if version is None:
+        raise NotFound(f"Prompt '{prompt.name}' has no version {version_number}.", field="version")
+
+    Prompt.objects.select_for_update().get(pk=prompt.pk)  # one label move per prompt at a time
+    current = Label.objects.filter(prompt=prompt, name=label).select_related("version").first()
+    if current is not None and current.version_id == version.pk:
+        return current
+
+    forced = False
+    if label == Label.PRODUCTION and prompt.protect_production:
+        refusal = production_gate_refusal(version)
+        if refusal:
+            if not force:
+                raise GateRefused(
+                    f"Production is protected: {refusal} Fix the version, or force the move "
+                    "with a written reason.",
+                    field="version",
+                )
+            if not reason.strip():
+                raise DomainError("A forced promotion needs a written reason.", field="reason")
+            forced = True
+
+    now = timezone.now()
+    if current is None:
+        current = Label.objects.create(
+            prompt=prompt, name=label, version=version, updated_at=now, updated_by=actor[:150]
+        )
+        from_version = None
+    else:
+        from_version = current.version
+        current.version = version
+        current.updated_at = now
+        current.updated_by = actor[:150]
+        current.save(update_fields=["version", "updated_at", "updated_by"])
+    LabelMove.objects.create(
+        prompt=prompt,
+        label=label,
+        from_version=from_version,
+        to_version=version,
+        moved_by=actor[:150],
+        moved_at=now,
+        reason=reason,
+        forced=forced,
+    )
+    transaction.on_commit(lambda: resolve_cache.invalidate_prompt(prompt))
+    return current
+
+
+# --- example sets -----------------------------------------------------------
+
+
+@transaction.atomic
+def example_set_create(*, project: Project, name: str, description: str = "") -> ExampleSet:
+    validation.check_slug(name, field="name")
+    description = validation.check_text(description, field="description", limit=validation.MAX_DESCRIPTION_CHARS)
+    if ExampleSet.objects.filter(project=project, name=name).exists():
+        raise Conflict(f"An example set named '{name}' already exists in this project.", field="name")
+    return ExampleSet.objects.create(project=project, name=name, description=description)
+
+
+@transaction.atomic
+def example_set_version_create(
+    *, example_set: ExampleSet, examples: list[dict], message: str = "", author: str = ""
+) -> ExampleSetVersion:
+    cleaned = validation.examples_clean(examples)
+    message = validation.check_text(message, field="message", limit=validation.MAX_MESSAGE_CHARS)
+    locked = ExampleSet.objects.select_for_update().get(pk=example_set.pk)
+    number = locked.latest_version_number + 1
+    ExampleSet.objects.filter(pk=example_set.pk).update(latest_version_number=number)
+    example_set.latest_version_number = number
+    version = ExampleSetVersion.objects.create(
+        example_set=example_set,
+        number=number,
+        message=message,
+        author=author[:150],
+        content_hash=sha256_of(cleaned),
+    )
+    Example.objects.bulk_create(
+        Example(example_set_version=version, position=i, **item) for i, item in enumerate(cleaned)
+    )
+    return version

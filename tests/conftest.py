@@ -1,0 +1,80 @@
+"""Shared test setup: named actors, including an outsider who must see nothing.
+
+- acme: the project under test, with a reader (read), a writer (read, write)
+  and an ingester (ingest) key;
+- globex: the outsider, with its own all-scopes key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from prompts_app import services
+from prompts_app.models import Project
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        pytest.exit(
+            "The test suite runs against PostgreSQL: run it with scripts/test "
+            "(or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/promptledger).",
+            returncode=2,
+        )
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+
+
+@dataclass
+class Actor:
+    project: Project
+    raw_key: str
+    client: APIClient
+
+
+def _actor(project: Project, scopes: list[str], name: str) -> Actor:
+    _, raw = services.api_key_create(project=project, scopes=scopes, name=name)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return Actor(project=project, raw_key=raw, client=client)
+
+
+@pytest.fixture
+def acme(db) -> Project:
+    project, _ = services.project_get_or_create(name="acme")
+    return project
+
+
+@pytest.fixture
+def writer(acme) -> Actor:
+    return _actor(acme, ["read", "write"], "writer")
+
+
+@pytest.fixture
+def reader(acme) -> Actor:
+    return _actor(acme, ["read"], "reader")
+
+
+@pytest.fixture
+def ingester(acme) -> Actor:
+    return _actor(acme, ["ingest"], "ingester")
+
+
+@pytest.fixture
+def outsider(db) -> Actor:
+    project, _ = services.project_get_or_create(name="globex")
+    return _actor(project, ["read", "write", "ingest"], "outsider")
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
