@@ -32,20 +32,29 @@ class AnyJSONField(serializers.JSONField):
     pass
 
 
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers and booleans instead of coercing them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 # --- prompts ---------------------------------------------------------------
 
 
 class PromptCreateInput(StrictInputSerializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     kind = serializers.ChoiceField(choices=[Prompt.KIND_TEXT, Prompt.KIND_CHAT], default=Prompt.KIND_TEXT)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
+    tags = serializers.ListField(child=StrictCharField(max_length=50), required=False)
     protect_production = serializers.BooleanField(required=False, default=False)
 
 
 class PromptUpdateInput(StrictInputSerializer):
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
+    tags = serializers.ListField(child=StrictCharField(max_length=50), required=False)
     protect_production = serializers.BooleanField(required=False)
 
 
@@ -80,21 +89,21 @@ class PromptOutput(serializers.ModelSerializer):
 
 class MessageInput(StrictInputSerializer):
     role = serializers.ChoiceField(choices=["system", "user", "assistant"])
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    content = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
 class ExampleSetRefInput(StrictInputSerializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     version = serializers.IntegerField(min_value=1)
 
 
 class VersionCreateInput(StrictInputSerializer):
-    template = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+    template = StrictCharField(required=False, trim_whitespace=False, allow_blank=True)
     messages = MessageInput(many=True, required=False)
     variables = serializers.DictField(required=False)
     model_config = serializers.DictField(required=False)
     example_set_version = ExampleSetRefInput(required=False, allow_null=True)
-    message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    message = StrictCharField(required=False, allow_blank=True, max_length=10_000)
 
 
 class ExampleSetRefOutput(serializers.Serializer):
@@ -135,7 +144,7 @@ class VersionOutput(serializers.ModelSerializer):
 
 class ExampleRenderShape(serializers.Serializer):
     input = AnyJSONField()
-    output = serializers.CharField()
+    output = StrictCharField()
 
 
 class ResolveOutput(serializers.Serializer):
@@ -154,7 +163,7 @@ class ResolveOutput(serializers.Serializer):
 
 
 class RenderInput(StrictInputSerializer):
-    label = serializers.CharField(required=False, max_length=100)
+    label = StrictCharField(required=False, max_length=100)
     version = serializers.IntegerField(required=False, min_value=1)
     variables = serializers.DictField(required=False, default=dict)
 
@@ -173,13 +182,13 @@ class RenderOutput(serializers.Serializer):
 
 class ExampleInput(StrictInputSerializer):
     input = AnyJSONField()
-    output = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    output = StrictCharField(allow_blank=True, trim_whitespace=False)
+    tags = serializers.ListField(child=StrictCharField(max_length=50), required=False)
     approved = serializers.BooleanField(required=False, default=False)
 
 
 class DraftRenderInput(StrictInputSerializer):
-    template = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+    template = StrictCharField(required=False, trim_whitespace=False, allow_blank=True)
     messages = MessageInput(many=True, required=False)
     variables = serializers.DictField(required=False, default=dict)
     examples = serializers.ListField(child=serializers.DictField(), required=False, default=list)
@@ -190,7 +199,7 @@ class DraftRenderInput(StrictInputSerializer):
 
 class LabelMoveInput(StrictInputSerializer):
     version = serializers.IntegerField(min_value=1)
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
+    reason = StrictCharField(required=False, allow_blank=True, max_length=10_000, default="")
     force = serializers.BooleanField(required=False, default=False)
 
 
@@ -235,8 +244,8 @@ DiffOutput = type(
 
 
 class ExampleSetCreateInput(StrictInputSerializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
 
 
 class ExampleSetOutput(serializers.ModelSerializer):
@@ -249,7 +258,7 @@ class ExampleSetOutput(serializers.ModelSerializer):
 
 class ExampleSetVersionCreateInput(StrictInputSerializer):
     examples = ExampleInput(many=True)
-    message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    message = StrictCharField(required=False, allow_blank=True, max_length=10_000)
 
 
 class ExampleOutput(serializers.ModelSerializer):

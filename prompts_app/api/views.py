@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,7 +29,7 @@ def _validated(serializer_class, request):
 
 
 def _paginate(view, request, queryset, serializer_class):
-    paginator = view.pagination_class() if view.pagination_class else None
+    paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True).data
     return paginator.get_paginated_response(data)

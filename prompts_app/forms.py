@@ -1,0 +1,644 @@
+"""Admin forms: they parse what a person typed (JSON, comma-separated tags,
+template text) into the shapes the services take. They hold no business
+rules: the services validate, and their DomainError / RenderError come back
+onto the form through `add_service_error`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from prompts_app.models import ApiKey, ExampleSetVersion, Label, Project, Prompt
+
+CODE_ATTRS = {"class": "pl-code vLargeTextField", "spellcheck": "false"}
+
+
+def as_json_text(value: Any) -> str:
+    """The way JSON values are written into the admin's textareas."""
+    if value is None:
+        return ""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def normalize_newlines(text: str) -> str:
+    # Browsers submit textareas with CRLF line ends; prompts are stored with LF so
+    # diffs, hashes and renders do not change just because a browser saved them.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def code_textarea(rows: int = 12) -> forms.Textarea:
+    return forms.Textarea(attrs={**CODE_ATTRS, "rows": rows})
+
+
+class TemplateTextField(forms.CharField):
+    """Template source exactly as typed (no stripping), with LF line ends."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault("widget", code_textarea(16))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalize_newlines(value) if value else value
+
+
+class JSONTextField(forms.CharField):
+    """JSON typed into a monospace textarea. Empty means None.
+
+    Initial values are given as text (see `as_json_text`), so what the page shows
+    is exactly what is compared when deciding whether a field changed.
+    """
+
+    def __init__(self, *, types: tuple[type, ...] = (), type_label: str = "", **kwargs):
+        self.types = types
+        self.type_label = type_label
+        kwargs.setdefault("widget", code_textarea(6))
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, str) or value is None:
+            return value
+        return as_json_text(value)
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            ) from None
+        if self.types and not isinstance(parsed, self.types):
+            raise ValidationError(f"This must be {self.type_label}.")
+        return parsed
+
+    def has_changed(self, initial, data):
+        try:
+            return self.to_python(data) != self.to_python(initial)
+        except ValidationError:
+            return True
+
+
+class TagsField(forms.CharField):
+    """Tags as comma-separated text ↔ a list of strings."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "Comma-separated, e.g. support, billing.")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [tag.strip() for tag in (text or "").split(",") if tag.strip()]
+
+    def has_changed(self, initial, data):
+        return self.to_python(data) != self.to_python(self.prepare_value(initial))
+
+
+class ExampleInputField(forms.CharField):
+    """An example's input: a JSON object of variables, or a plain user message.
+
+    Text that starts with '{' must be a JSON object; anything else is taken as
+    the user message itself, so nobody has to quote a sentence as JSON.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", code_textarea(3))
+        kwargs.setdefault("strip", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return as_json_text(value)
+        return value
+
+    def to_python(self, value):
+        text = normalize_newlines(super().to_python(value) or "")
+        if text.strip().startswith("{"):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValidationError(
+                    f"Starts with '{{' but is not valid JSON: {exc.msg} "
+                    f"(line {exc.lineno}, column {exc.colno})."
+                ) from None
+            if isinstance(parsed, dict):
+                return parsed
+        return text
+
+    def has_changed(self, initial, data):
+        try:
+            return self.to_python(data) != self.to_python(self.prepare_value(initial) or "")
+        except ValidationError:
+            return True
+
+
+class ExampleSetVersionChoiceField(forms.ModelChoiceField):
+    def __init__(self, *, queryset, with_project: bool = False, **kwargs):
+        self.with_project = with_project
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("empty_label", "— no examples —")
+        kwargs.setdefault("label", "Example set version")
+        super().__init__(queryset=queryset.select_related("example_set__project"), **kwargs)
+
+    def label_from_instance(self, obj: ExampleSetVersion) -> str:
+        name = f"{obj.example_set.name} v{obj.number}"
+        if self.with_project:
+            name = f"{obj.example_set.project.name}/{name}"
+        return f"{name} — {obj.message}" if obj.message else name
+
+
+def example_set_versions(project: Project | None = None):
+    queryset = ExampleSetVersion.objects.order_by(
+        "example_set__project__name", "example_set__name", "-number"
+    )
+    if project is not None:
+        queryset = queryset.filter(example_set__project=project)
+    return queryset
+
+
+# --- mapping service errors onto forms --------------------------------------
+
+_FIELD_HEAD = re.compile(r"^([A-Za-z_]+)")
+
+
+def render_error_text(exc) -> str:
+    """A RenderError as one sentence, with its line and column when it has them."""
+    message = getattr(exc, "message", None) or str(exc)
+    details = getattr(exc, "details", None) or {}
+    if not isinstance(details, dict):
+        return message
+    where = []
+    line = details.get("line", details.get("lineno"))
+    column = details.get("column", details.get("col", details.get("colno")))
+    if line is not None and f"line {line}" not in message:
+        where.append(f"line {line}")
+    if column is not None and f"column {column}" not in message:
+        where.append(f"column {column}")
+    return f"{message} ({', '.join(where)})" if where else message
+
+
+def add_service_error(form: forms.BaseForm, exc: Exception, field_map: dict[str, str | None]) -> None:
+    """Put a DomainError or RenderError on the form field it names.
+
+    `field_map` maps the service's field names (their head: 'model_config' for
+    'model_config.temperature', 'messages' for 'messages[2].role') to form
+    fields; anything unmapped becomes an error for the whole form.
+    """
+    field = getattr(exc, "field", None)
+    if field is None:
+        details = getattr(exc, "details", None)
+        field = details.get("where") if isinstance(details, dict) else None
+    target = None
+    if field:
+        field = str(field)
+        target = field_map.get(field)
+        if target is None:
+            head = _FIELD_HEAD.match(field)
+            target = field_map.get(head.group(1)) if head else None
+    if target is not None and target not in form.fields:
+        target = None
+    form.add_error(target, render_error_text(exc))
+
+
+# --- prompts -----------------------------------------------------------------
+
+
+def _body_field(kind: str, *, required: bool) -> forms.Field:
+    if kind == Prompt.KIND_CHAT:
+        return JSONTextField(
+            types=(list,),
+            type_label='a list of messages: [{"role": "system", "content": "…"}, …]',
+            required=required,
+            label="Messages",
+            widget=code_textarea(18),
+            help_text='JSON list of {"role": "system" | "user" | "assistant", "content": "…"}; '
+            "each content is a Jinja template.",
+        )
+    return TemplateTextField(
+        required=required,
+        label="Template",
+        help_text="Jinja template. Variables look like {{ customer_name }}; few-shot examples "
+        "are available as {{ examples }}.",
+    )
+
+
+class PromptVersionFieldsMixin:
+    """The fields that make a new version (shared by the add and change forms)."""
+
+    CONTENT_FIELDS = ("body", "model_config", "variables_schema", "example_set_version")
+
+    def _add_version_fields(self, *, kind: str, esv_queryset, with_project: bool, body_required: bool):
+        self.fields["body"] = _body_field(kind, required=body_required)
+        self.fields["model_config"] = JSONTextField(
+            types=(dict,),
+            type_label="a JSON object",
+            label="Model config",
+            help_text='Optional, e.g. {"model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 500}.',
+        )
+        self.fields["variables_schema"] = JSONTextField(
+            types=(dict,),
+            type_label="a JSON Schema object",
+            label="Variables schema",
+            help_text="Optional JSON Schema of the variables. Leave empty to infer it from the template.",
+        )
+        self.fields["example_set_version"] = ExampleSetVersionChoiceField(
+            queryset=esv_queryset, with_project=with_project
+        )
+        self.fields["message"] = forms.CharField(
+            required=False,
+            label="Commit message",
+            widget=forms.TextInput(attrs={"class": "vLargeTextField", "size": 80}),
+            help_text="What changed and why; kept in the version history.",
+        )
+
+    def version_kwargs(self) -> dict[str, Any]:
+        """The cleaned content as keyword arguments for services.prompt_version_create."""
+        data = self.cleaned_data
+        body = data.get("body")
+        kwargs: dict[str, Any] = {
+            "model_config": data.get("model_config") or {},
+            "variables": data.get("variables_schema"),
+            "example_set_version": data.get("example_set_version"),
+            "message": data.get("message") or "",
+        }
+        if self.kind == Prompt.KIND_CHAT:
+            kwargs["messages"] = body
+        else:
+            kwargs["template"] = body
+        return kwargs
+
+
+VERSION_ERROR_FIELDS = {
+    "template": "body",
+    "messages": "body",
+    "body": "body",
+    "model_config": "model_config",
+    "variables": "variables_schema",
+    "example_set_version": "example_set_version",
+    "message": "message",
+    "description": "description",
+    "tags": "tags",
+    "name": "name",
+    "kind": "kind",
+    "project": "project",
+}
+
+
+class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
+    """Edit a prompt: its metadata, and its content as the next version."""
+
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    tags = TagsField()
+    protect_production = forms.BooleanField(
+        required=False,
+        help_text="When set, 'production' moves only to a version whose latest eval run passed, "
+        "unless forced with a reason.",
+    )
+    preview_variables = JSONTextField(
+        types=(dict,),
+        type_label="a JSON object",
+        label="Variables for the draft preview",
+        help_text='Used by "Preview draft" only (nothing is saved), e.g. {"name": "Ada"}.',
+    )
+
+    # The version this page was opened on, to notice a version saved meanwhile.
+    base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    METADATA_FIELDS = ("description", "tags", "protect_production")
+
+    def __init__(self, *args, prompt: Prompt, latest=None, custom_schema: dict | None = None, **kwargs):
+        self.prompt = prompt
+        self.kind = prompt.kind
+        self.latest = latest
+        initial = {
+            "description": prompt.description,
+            "tags": list(prompt.tags or []),
+            "protect_production": prompt.protect_production,
+        }
+        if latest is not None:
+            initial.update(
+                body=as_json_text(latest.messages) if self.kind == Prompt.KIND_CHAT else latest.template,
+                model_config=as_json_text(latest.model_config) if latest.model_config else "",
+                variables_schema=as_json_text(custom_schema) if custom_schema else "",
+                example_set_version=latest.example_set_version_id,
+            )
+        initial.update(kwargs.pop("initial", None) or {})
+        super().__init__(*args, initial=initial, **kwargs)
+        self._add_version_fields(
+            kind=self.kind,
+            esv_queryset=example_set_versions(prompt.project),
+            with_project=False,
+            body_required=False,
+        )
+        # Keep the page in reading order: content first, then metadata, then the preview box.
+        self.order_fields(["body", "message", "model_config", "example_set_version", "variables_schema"])
+
+    def content_changed(self) -> bool:
+        if self.latest is None:
+            return self.cleaned_data.get("body") not in (None, "")
+        return any(name in self.changed_data for name in self.CONTENT_FIELDS)
+
+    def metadata_changed(self) -> dict[str, Any]:
+        """Only the metadata fields a person changed, as prompt_update keyword arguments."""
+        return {name: self.cleaned_data[name] for name in self.METADATA_FIELDS if name in self.changed_data}
+
+    def draft_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for selectors.draft_render from the unsaved form content."""
+        body = self.cleaned_data.get("body")
+        esv = self.cleaned_data.get("example_set_version")
+        return {
+            "template": body if self.kind == Prompt.KIND_TEXT else None,
+            "messages": body if self.kind == Prompt.KIND_CHAT else None,
+            "variables": self.cleaned_data.get("preview_variables") or {},
+            "examples": esv.as_render_examples() if esv is not None else [],
+        }
+
+
+class PromptAddForm(PromptVersionFieldsMixin, forms.Form):
+    """A new prompt and its first version."""
+
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    name = forms.CharField(
+        max_length=100,
+        help_text="Lowercase letters, digits, '-', '_' or '.'; unique in the project.",
+    )
+    kind = forms.ChoiceField(
+        choices=Prompt.KIND_CHOICES,
+        initial=Prompt.KIND_TEXT,
+        help_text="Text: one Jinja template. Chat: a JSON list of messages.",
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    tags = TagsField()
+    protect_production = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = Prompt.KIND_TEXT
+        self._add_version_fields(
+            kind=Prompt.KIND_TEXT,
+            esv_queryset=example_set_versions(),
+            with_project=True,
+            body_required=True,
+        )
+        body = self.fields["body"]
+        body.label = "Template or messages"
+        body.help_text = (
+            "Text prompts: a Jinja template, e.g. Hello {{ name }}. Chat prompts: a JSON list "
+            'of messages, e.g. [{"role": "system", "content": "You help {{ company }}."}].'
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        self.kind = cleaned.get("kind") or Prompt.KIND_TEXT
+        body = cleaned.get("body")
+        if self.kind == Prompt.KIND_CHAT and isinstance(body, str):
+            try:
+                cleaned["body"] = JSONTextField(
+                    types=(list,), type_label="a JSON list of messages"
+                ).clean(body)
+            except ValidationError as exc:
+                self.add_error("body", exc)
+        return cleaned
+
+    def prompt_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "project": data["project"],
+            "name": data["name"],
+            "kind": data["kind"],
+            "description": data.get("description") or "",
+            "tags": data.get("tags") or [],
+            "protect_production": bool(data.get("protect_production")),
+        }
+
+
+# --- preview, promote, diff ----------------------------------------------------
+
+_NON_STRING_TYPES = {"number", "integer", "boolean", "array", "object", "null"}
+
+
+def _schema_types(prop: Any) -> set[str]:
+    if not isinstance(prop, dict):
+        return set()
+    declared = prop.get("type")
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list):
+        return {t for t in declared if isinstance(t, str)}
+    return set()
+
+
+def variable_field_initial(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class PreviewForm(forms.Form):
+    """Variables for a preview render: one field per variable, or one JSON object."""
+
+    version = forms.TypedChoiceField(coerce=int, label="Version")
+    variables_json = JSONTextField(
+        types=(dict,),
+        type_label="a JSON object of variables",
+        label="Variables as JSON",
+        help_text="Optional. When given, used instead of the fields above.",
+    )
+
+    def __init__(self, *args, version_numbers: list[int], variable_names: list[str],
+                 schema: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(n, f"v{n}") for n in version_numbers]
+        self.schema = schema or {}
+        self.variable_names = list(variable_names)
+        properties = self.schema.get("properties", {}) if isinstance(self.schema, dict) else {}
+        for name in self.variable_names:
+            types = _schema_types(properties.get(name))
+            hint = f"Type: {', '.join(sorted(types))} (write it as JSON)." if types & _NON_STRING_TYPES else ""
+            self.fields[self.variable_field_name(name)] = forms.CharField(
+                label=name,
+                required=False,
+                strip=False,
+                widget=forms.Textarea(attrs={**CODE_ATTRS, "rows": 2}),
+                help_text=hint,
+            )
+        self.order_fields(["version", *[self.variable_field_name(n) for n in self.variable_names], "variables_json"])
+
+    @staticmethod
+    def variable_field_name(name: str) -> str:
+        return f"var__{name}"
+
+    def variable_fields(self):
+        return [self[self.variable_field_name(name)] for name in self.variable_names]
+
+    def variables(self) -> dict[str, Any]:
+        """The variables to render with. Empty fields are left out, so the renderer
+        names them as missing instead of silently rendering an empty string."""
+        if self.cleaned_data.get("variables_json") is not None:
+            return self.cleaned_data["variables_json"]
+        properties = self.schema.get("properties", {}) if isinstance(self.schema, dict) else {}
+        result: dict[str, Any] = {}
+        for name in self.variable_names:
+            raw = self.cleaned_data.get(self.variable_field_name(name))
+            if raw in (None, ""):
+                continue
+            raw = normalize_newlines(raw)
+            types = _schema_types(properties.get(name))
+            wants_json = bool(types & _NON_STRING_TYPES) and "string" not in types
+            looks_json = not types and raw.lstrip()[:1] in ("[", "{")
+            if wants_json or looks_json:
+                try:
+                    result[name] = json.loads(raw)
+                    continue
+                except json.JSONDecodeError:
+                    pass  # left as text: the schema check then says what type it wanted
+            result[name] = raw
+        return result
+
+
+class PromoteForm(forms.Form):
+    version = forms.TypedChoiceField(coerce=int, label="Version")
+    label = forms.CharField(
+        max_length=100,
+        initial=Label.PRODUCTION,
+        help_text="production, staging, or any name (lowercase letters, digits, '-', '_', '.').",
+    )
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
+        help_text="Why this version; kept in the label history. Required when forcing.",
+    )
+    force = forms.BooleanField(
+        required=False,
+        help_text="Move a protected production even though the version's evals did not pass.",
+    )
+
+    def __init__(self, *args, version_numbers: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(n, f"v{n}") for n in version_numbers]
+
+
+PROMOTE_ERROR_FIELDS = {"label": "label", "version": "version", "reason": "reason", "force": "force"}
+
+
+class DiffForm(forms.Form):
+    """Two versions to compare. The fields are named `from` and `to` (set in
+    __init__, since `from` is a keyword) so diff URLs read ?from=1&to=2."""
+
+    MODE_SIDE = "side"
+    MODE_UNIFIED = "unified"
+
+    mode = forms.ChoiceField(
+        choices=[(MODE_SIDE, "Side by side"), (MODE_UNIFIED, "Unified")],
+        initial=MODE_SIDE,
+        required=False,
+    )
+
+    def __init__(self, *args, version_numbers: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(n, f"v{n}") for n in version_numbers]
+        self.fields["from"] = forms.TypedChoiceField(coerce=int, label="From", choices=choices)
+        self.fields["to"] = forms.TypedChoiceField(coerce=int, label="To", choices=choices)
+        self.order_fields(["from", "to", "mode"])
+
+
+# --- API keys -----------------------------------------------------------------
+
+
+class ApiKeyCreateForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    name = forms.CharField(
+        max_length=100, required=False, help_text="What uses this key, e.g. 'support-bot prod'."
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in ApiKey.SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["read"],
+        help_text="read: fetch and render prompts; write: create prompts, versions and labels; "
+        "ingest: report token usage.",
+    )
+
+
+# --- example sets --------------------------------------------------------------
+
+
+class ExampleRowForm(forms.Form):
+    """One few-shot example, as a row of the example-set editor."""
+
+    input = ExampleInputField(
+        help_text="A JSON object of variables, or the user message as plain text."
+    )
+    output = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={**CODE_ATTRS, "rows": 3})
+    )
+    tags = TagsField(help_text="")
+    approved = forms.BooleanField(required=False)
+
+    def clean_output(self):
+        return normalize_newlines(self.cleaned_data.get("output") or "")
+
+    def example(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "input": data["input"],
+            "output": data.get("output") or "",
+            "tags": data.get("tags") or [],
+            "approved": bool(data.get("approved")),
+        }
+
+
+# Each row posts five fields: 150 rows stay under Django's 1,000-field request limit.
+# Bigger sets are edited as one JSON list.
+ExampleRowFormSet = forms.formset_factory(
+    ExampleRowForm, extra=2, can_delete=True, max_num=150, validate_max=True
+)
+
+
+class ExampleSetVersionForm(forms.Form):
+    """Commit message (and, in JSON mode, the whole list) for a new example-set version."""
+
+    examples_json = JSONTextField(
+        types=(list,),
+        type_label='a JSON list of {"input", "output", "tags", "approved"}',
+        label="Examples (JSON)",
+        widget=code_textarea(24),
+        help_text='[{"input": {"name": "Ada"}, "output": "Hi Ada!", "tags": [], "approved": true}, …]',
+    )
+    message = forms.CharField(
+        required=False,
+        label="Commit message",
+        widget=forms.TextInput(attrs={"class": "vLargeTextField", "size": 80}),
+    )
+
+
+EXAMPLE_ERROR_FIELDS = {"examples": "examples_json", "message": "message", "name": "name",
+                        "description": "description", "project": "project"}
+
+
+class ExampleSetAddForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    name = forms.CharField(max_length=100, help_text="Lowercase letters, digits, '-', '_' or '.'.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    examples_json = JSONTextField(
+        types=(list,),
+        type_label='a JSON list of {"input", "output", "tags", "approved"}',
+        label="First examples (JSON)",
+        widget=code_textarea(12),
+        help_text="Optional: when given, version 1 is created with them. "
+        '[{"input": {"name": "Ada"}, "output": "Hi Ada!", "approved": true}, …]',
+    )
+    message = forms.CharField(required=False, label="Commit message",
+                              widget=forms.TextInput(attrs={"class": "vLargeTextField", "size": 80}))

@@ -1,0 +1,112 @@
+"""One real-browser smoke test of the daily flow: log in, edit a prompt, see the
+new version, open the diff, preview a render. Screenshots land in
+test-artifacts/screenshots/ for a person to look at."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from prompts_app import services
+from tests.factories import PromptFactory, make_version
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's chromium"),
+]
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="pl-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={profile}", "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _screenshot(driver, name: str) -> None:
+    """A full-page screenshot: the window is stretched to the page's height first."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max(height, 800), 6000))
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    driver.set_window_size(1400, 1000)
+
+
+def test_edit_diff_and_preview_a_prompt_in_a_real_browser(live_server, browser, django_user_model):
+    from selenium.webdriver.common.by import By
+
+    django_user_model.objects.create_superuser("ada", "ada@example.com", "correct horse battery")
+    project, _ = services.project_get_or_create(name="acme")
+    prompt = PromptFactory(project=project, name="greeting", description="Greets a customer.")
+    make_version(prompt, "Hello {{ name }}, welcome to {{ company }}.", message="First greeting", author="ada")
+    services.label_move(prompt=prompt, label="production", version_number=1, reason="Launch", actor="ada")
+
+    browser.get(live_server.url + "/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("ada")
+    browser.find_element(By.NAME, "password").send_keys("correct horse battery")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    assert "Site administration" in browser.page_source or "PromptLedger" in browser.title
+    _screenshot(browser, "01-admin-index")
+
+    # Open the prompt from the list, as a person would.
+    browser.find_element(By.LINK_TEXT, "Prompts").click()
+    browser.find_element(By.LINK_TEXT, "greeting").click()
+    body = browser.find_element(By.NAME, "body")
+    assert body.get_attribute("value") == "Hello {{ name }}, welcome to {{ company }}."
+    _screenshot(browser, "02-prompt-page")
+
+    body.clear()
+    body.send_keys("Hello {{ name }}!\nWelcome to {{ company }}.\nHow can we help today?")
+    browser.find_element(By.NAME, "message").send_keys("Ask how we can help")
+    browser.find_element(By.NAME, "_continue").click()
+
+    success = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").text
+    assert "created version 2" in success
+    row = browser.find_element(By.CSS_SELECTOR, 'tr.pl-version-row[data-version="2"]')
+    assert "Ask how we can help" in row.text and "ada" in row.text
+    assert prompt.versions.count() == 2
+    _screenshot(browser, "03-saved-version-2")
+
+    row.find_element(By.LINK_TEXT, "diff with previous").click()
+    added = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#diff-template td.pl-add")]
+    removed = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#diff-template td.pl-del")]
+    assert "How can we help today?" in added
+    assert "Hello {{ name }}, welcome to {{ company }}." in removed
+    _screenshot(browser, "04-diff-side-by-side")
+    browser.find_element(By.CSS_SELECTOR, "#diff-form select[name=mode] option[value=unified]").click()
+    browser.find_element(By.CSS_SELECTOR, "#diff-form input[type=submit]").click()
+    assert browser.find_elements(By.CSS_SELECTOR, "#diff-template .pl-unified .pl-add")
+    _screenshot(browser, "05-diff-unified")
+
+    browser.find_element(By.CSS_SELECTOR, ".pl-back").click()
+    preview = browser.find_element(By.ID, "preview")
+    preview.find_element(By.NAME, "var__name").send_keys("Grace")
+    preview.find_element(By.NAME, "var__company").send_keys("Initech")
+    preview.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    rendered = browser.find_element(By.CSS_SELECTOR, "#result pre.pl-rendered").text
+    assert rendered == "Hello Grace!\nWelcome to Initech.\nHow can we help today?"
+    assert int(browser.find_element(By.CSS_SELECTOR, ".pl-token-count").text) > 0
+    _screenshot(browser, "06-preview")
