@@ -199,6 +199,17 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 270)
 CELERY_TIMEZONE = "UTC"
 
+# Eval providers name the environment variable holding their API key; only
+# variables whose names end in KEY or TOKEN are read, once, here.
+PROVIDER_API_KEYS = {
+    name: value for name, value in os.environ.items() if name.endswith(("KEY", "TOKEN")) and name != "SECRET_KEY"
+}
+PROVIDER_BACKOFF_SECONDS = float(env_str("PROVIDER_BACKOFF_SECONDS", "0.5"))
+
+CELERY_BEAT_SCHEDULE = {
+    "eval-runs-sweep": {"task": "prompts_app.tasks.eval_runs_sweep", "schedule": 60.0},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

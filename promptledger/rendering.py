@@ -943,7 +943,7 @@ def _f_tojson(context: Any, value: Any, indent: Any = None) -> str:
         if isinstance(indent, bool) or not isinstance(indent, (int, str)):
             raise FilterArgumentError("tojson(indent=...) must be a number or a string")
         if (indent if isinstance(indent, int) else len(indent)) > 16:
-            raise FilterArgumentError("tojson(indent=...) must be at most 16")
+            raise _limit("tojson() indent may be at most 16.", "max_json_indent", 16)
     weight = _weight(st, value)
     encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, indent=indent)
     if indent is None and weight * 8 <= st.cap:
@@ -1344,6 +1344,12 @@ class _PLEnvironment(ImmutableSandboxedEnvironment):
         }
         self.tests = {name: _wrap_test(name, func) for name, func in _JINJA_TESTS.items()}
 
+    def _parse(self, source: str, name: Any, filename: Any) -> nodes.Template:
+        """Every template this environment compiles goes through _prepare_ast()."""
+        ast = super()._parse(source, name, filename)
+        ast.pl_info = _prepare_ast(self, ast)
+        return ast
+
     # -- attribute access
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr[:1] == "_" or attr in _UNSAFE_NAMES:
@@ -1563,7 +1569,7 @@ def _syntax_problem(exc: TemplateSyntaxError, source: str, where: str) -> Templa
 def _compile_uncached(source: str, where: str) -> _PLTemplate:
     try:
         ast = _ENV.parse(source)
-        loop_weight, guarded = _prepare_ast(_ENV, ast)
+        loop_weight, guarded = ast.pl_info
         tracker = _Tracker(_ENV)
         tracker.visit(ast)
         template = _ENV.from_string(ast)
@@ -1968,6 +1974,32 @@ def _render_path(ref: Any) -> str:
     return path
 
 
+def _plain_size(container: Any) -> int:
+    """Size of a dict (str keys) or list whose items are all strings or scalars, or -1."""
+    n = 2
+    if type(container) is dict:
+        for k, x in container.items():
+            t = type(x)
+            if type(k) is not str:
+                return -1
+            if t is str:
+                n += len(x) + len(k) + 12
+            elif t is bool or t is float or x is None or (t is int and -(2**63) < x < 2**63):
+                n += len(k) + 12
+            else:
+                return -1
+        return n
+    for x in container:
+        t = type(x)
+        if t is str:
+            n += len(x) + 8
+        elif t is bool or t is float or x is None or (t is int and -(2**63) < x < 2**63):
+            n += 8
+        else:
+            return -1
+    return n
+
+
 def _scan_values(value: Any, root: str, budget: list, max_nesting: int) -> None:
     """Variables must be JSON values (str, int, float, bool, None, list/tuple, dict with
     str keys), no larger than the budget and no deeper than the nesting limit.
@@ -2002,6 +2034,8 @@ def _scan_values(value: Any, root: str, budget: list, max_nesting: int) -> None:
                     remaining -= len(item) + 8
                 elif tt is bool or tt is float or item is None or (tt is int and item.bit_length() < 64):
                     remaining -= 8
+                elif (tt is dict or tt is list) and depth + 1 < max_nesting and (size := _plain_size(item)) >= 0:
+                    remaining -= size
                 else:
                     push((item, (ref, k), depth + 1))
                 if remaining < 0:
@@ -2032,7 +2066,9 @@ def _scan_values(value: Any, root: str, budget: list, max_nesting: int) -> None:
     budget[0] = remaining
 
 
-def _normalize_examples(examples: Any) -> list[dict]:
+def _normalize_examples(examples: Any, budget: list, max_nesting: int) -> list[dict]:
+    """Examples as [{input, output}] (extra keys dropped), checked and sized against the
+    variables budget."""
     if examples is None:
         return []
     if not isinstance(examples, (list, tuple)):
@@ -2042,28 +2078,46 @@ def _normalize_examples(examples: Any) -> list[dict]:
             details={"where": "examples"},
         )
     normalized = []
+    remaining = budget[0] - 2 * len(examples)
     for index, example in enumerate(examples):
-        where = f"examples[{index}]"
-        if not isinstance(example, dict) or "input" not in example or "output" not in example:
+        if type(example) is not dict or "input" not in example or "output" not in example:
             raise RenderError(
-                f"{where} must be an object with 'input' and 'output'.",
+                f"examples[{index}] must be an object with 'input' and 'output'.",
                 code="invalid_examples",
-                details={"where": where},
+                details={"where": f"examples[{index}]"},
             )
         given, output = example["input"], example["output"]
-        if not isinstance(given, (str, dict)):
+        if type(output) is not str:
             raise RenderError(
-                f"{where}.input must be a string (a user message) or an object (variables).",
+                f"examples[{index}].output must be a string.",
                 code="invalid_examples",
-                details={"where": f"{where}.input"},
+                details={"where": f"examples[{index}].output"},
             )
-        if not isinstance(output, str):
+        remaining -= len(output) + 32
+        if type(given) is str:
+            remaining -= len(given)
+        elif isinstance(given, dict):
+            size = _plain_size(given) if type(given) is dict else -1
+            if size >= 0:
+                remaining -= size
+            else:
+                budget[0] = remaining
+                _scan_values(given, f"examples[{index}].input", budget, max_nesting)
+                remaining = budget[0]
+        else:
             raise RenderError(
-                f"{where}.output must be a string.",
+                f"examples[{index}].input must be a string (a user message) or an object (variables).",
                 code="invalid_examples",
-                details={"where": f"{where}.output"},
+                details={"where": f"examples[{index}].input"},
+            )
+        if remaining < 0:
+            raise _limit(
+                f"The variables and examples are larger than the limit of {budget[1]} characters.",
+                "max_variables_chars",
+                budget[1],
             )
         normalized.append(example if len(example) == 2 else {"input": given, "output": output})
+    budget[0] = remaining
     return normalized
 
 
@@ -2228,9 +2282,7 @@ def _render(kind, body, variables, examples, schema, limits):
         raise _invalid([{"path": "variables", "message": "must be an object (a dict of name to value)"}])
     budget = [limits.max_variables_chars, limits.max_variables_chars]
     _scan_values(variables, "", budget, limits.max_nesting_depth)
-    normalized = _normalize_examples(examples)
-    if normalized:
-        _scan_values(normalized, "examples", budget, limits.max_nesting_depth + 2)
+    normalized = _normalize_examples(examples, budget, limits.max_nesting_depth)
     if schema is not None:
         validate_variables(schema, variables)
 

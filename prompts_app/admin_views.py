@@ -66,6 +66,7 @@ def _page_context(model_admin, request, *, title: str, obj=None, **extra) -> dic
         "original": obj,
         "has_view_permission": model_admin.has_view_permission(request, obj),
         "has_change_permission": model_admin.has_change_permission(request, obj),
+        "media": model_admin.media,
         **extra,
     }
 
@@ -474,7 +475,6 @@ def prompt_diff(model_admin, request, object_id):
                    if diff and n not in diff["changed"] and _section_applies(prompt, n)],
         mode=form.cleaned_data.get("mode") if form.is_valid() else f.DiffForm.MODE_SIDE,
         change_url=change_url,
-        media=model_admin.media,
     )
     return TemplateResponse(request, "admin/prompts_app/prompt/diff.html", context)
 
@@ -517,7 +517,6 @@ def prompt_preview(model_admin, request, object_id):
         form=form, version=version, result=result, error=error, change_url=change_url,
         result_heading=f"Rendered v{version.number}",
         version_url=_version_url(version), preview_url=admin_url(model_admin, "preview", prompt.pk),
-        media=model_admin.media,
     )
     return TemplateResponse(request, "admin/prompts_app/prompt/preview.html", context)
 
@@ -576,7 +575,7 @@ def prompt_promote(model_admin, request, object_id):
         model_admin, request, title=f"Promote {prompt.name}", obj=prompt,
         form=form, labels=labels, label_moves=list(selectors.label_history(prompt=prompt)),
         version=version, version_url=_version_url(version), change_url=change_url,
-        protected=prompt.protect_production, media=model_admin.media,
+        protected=prompt.protect_production,
     )
     return TemplateResponse(request, "admin/prompts_app/prompt/promote.html", context)
 

@@ -31,7 +31,7 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def code_textarea(rows: int = 12) -> forms.Textarea:
+def code_textarea(rows: int = 4) -> forms.Textarea:
     return forms.Textarea(attrs={**CODE_ATTRS, "rows": rows})
 
 
@@ -58,7 +58,7 @@ class JSONTextField(forms.CharField):
     def __init__(self, *, types: tuple[type, ...] = (), type_label: str = "", **kwargs):
         self.types = types
         self.type_label = type_label
-        kwargs.setdefault("widget", code_textarea(6))
+        kwargs.setdefault("widget", code_textarea(4))
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 

@@ -274,3 +274,207 @@ class Example(models.Model):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise ImmutableRecord("Examples belong to an immutable version: create a new version.")
         super().save(*args, **kwargs)
+
+
+# --- prices ------------------------------------------------------------------
+
+
+class ModelPriceQuerySet(models.QuerySet):
+    def in_force(self, *, project: Project, model: str, at=None) -> ModelPrice | None:
+        """The price of `model` in force at `at` (now by default): the latest one
+        whose effective date is not after it."""
+        at = at or timezone.now()
+        return (
+            self.filter(project=project, model=model, effective_from__lte=at)
+            .order_by("-effective_from")
+            .first()
+        )
+
+
+class ModelPrice(models.Model):
+    """One model's list prices per 1M tokens for a project, from a date on.
+
+    A price change is a new row with a later `effective_from`; past usage keeps
+    the cost it was given at ingestion.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prices")
+    model = models.CharField(max_length=200)
+    provider = models.CharField(max_length=50, blank=True)
+    effective_from = models.DateTimeField()
+    input_per_1m = models.DecimalField(max_digits=14, decimal_places=6)
+    cached_input_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    output_per_1m = models.DecimalField(max_digits=14, decimal_places=6)
+    ft_input_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    ft_cached_input_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    ft_output_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    training_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    source = models.TextField(blank=True)
+
+    objects = ModelPriceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "model", "effective_from"], name="uniq_price_per_model_and_date"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} from {self.effective_from:%Y-%m-%d}"
+
+
+# --- evals -------------------------------------------------------------------
+
+
+class Provider(models.Model):
+    """An OpenAI-compatible Chat Completions endpoint (OpenAI, vLLM, Ollama, Together…).
+
+    The API key is never stored: `api_key_env` names the environment variable
+    of the worker that holds it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="providers")
+    name = models.CharField(max_length=100, validators=[slug_validator])
+    base_url = models.URLField(max_length=500, help_text="e.g. https://api.openai.com/v1")
+    model = models.CharField(max_length=200, help_text="Used when a version's model_config names none.")
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z_][A-Z0-9_]*(KEY|TOKEN)$",
+                "An environment variable name ending in KEY or TOKEN, e.g. OPENAI_API_KEY.",
+            )
+        ],
+    )
+    timeout_seconds = models.FloatField(default=30.0)
+    max_retries = models.PositiveSmallIntegerField(default=3)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="uniq_provider_per_project")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.model} at {self.base_url})"
+
+
+class EvalSuite(models.Model):
+    prompt = models.OneToOneField(Prompt, on_delete=models.CASCADE, related_name="eval_suite")
+    provider = models.ForeignKey(
+        Provider,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text="Without a provider only the static checks run.",
+    )
+    repeats = models.PositiveSmallIntegerField(
+        default=1, help_text="Times each case runs against the model, to measure consistency."
+    )
+
+    def __str__(self) -> str:
+        return f"eval suite of {self.prompt}"
+
+
+class EvalCase(models.Model):
+    suite = models.ForeignKey(EvalSuite, on_delete=models.CASCADE, related_name="cases")
+    name = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0)
+    variables = models.JSONField(default=dict, blank=True)
+    expected_output = models.TextField(blank=True)
+    assertions = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["suite", "position", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["suite", "name"], name="uniq_case_name_per_suite")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_snapshot(self) -> dict:
+        return {
+            "name": self.name,
+            "variables": self.variables,
+            "expected_output": self.expected_output,
+            "assertions": self.assertions,
+        }
+
+
+class EvalRun(models.Model):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    STATUS_CHOICES = [(s, s) for s in (QUEUED, RUNNING, PASSED, FAILED, ERROR)]
+    TERMINAL = (PASSED, FAILED, ERROR)
+    TRIGGER_AUTO = "auto"
+    TRIGGER_MANUAL = "manual"
+
+    prompt_version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="eval_runs")
+    trigger = models.CharField(max_length=10, default=TRIGGER_AUTO)
+    requested_by = models.CharField(max_length=150, blank=True)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=QUEUED, db_index=True)
+    # The suite as it was when the run was made, so results always match their cases.
+    cases = models.JSONField(default=list)
+    provider = models.JSONField(null=True, blank=True)
+    repeats = models.PositiveSmallIntegerField(default=1)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt_version"],
+                condition=models.Q(trigger="auto"),
+                name="one_auto_eval_run_per_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"eval run {self.pk} of {self.prompt_version} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def expected_result_count(self) -> int:
+        return len(self.cases) * self.repeats if self.provider else 0
+
+
+class EvalCaseResult(models.Model):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results")
+    case_name = models.CharField(max_length=100)
+    repeat_index = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10)
+    output = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=10, null=True, blank=True)
+    assertions = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "case_name", "repeat_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "case_name", "repeat_index"], name="uniq_result_per_case_repeat"
+            )
+        ]

@@ -14,11 +14,13 @@ from django.utils import timezone
 
 from promptledger import rendering
 from prompts_app import cache as resolve_cache
-from prompts_app import validation
+from prompts_app import evals, validation
 from prompts_app.jsonutil import sha256_of
+from prompts_app.pricing import price_sheet_seed
 from prompts_app.errors import Conflict, DomainError, NotFound
 from prompts_app.models import (
     ApiKey,
+    EvalRun,
     Example,
     ExampleSet,
     ExampleSetVersion,
@@ -34,8 +36,12 @@ from prompts_app.models import (
 
 @transaction.atomic
 def project_get_or_create(*, name: str) -> tuple[Project, bool]:
+    """A project by name; a new one starts with a copy of the default price sheet."""
     validation.check_slug(name, field="project")
-    return Project.objects.get_or_create(name=name)
+    project, created = Project.objects.get_or_create(name=name)
+    if created:
+        price_sheet_seed(project=project)
+    return project, created
 
 
 @transaction.atomic
@@ -181,6 +187,7 @@ def prompt_version_create(
         ),
     )
     transaction.on_commit(lambda: resolve_cache.invalidate_prompt(prompt))
+    evals.eval_run_create(version=version, trigger=EvalRun.TRIGGER_AUTO, requested_by=author)
     return version
 
 
@@ -189,11 +196,6 @@ def prompt_version_create(
 
 class GateRefused(Conflict):
     code = "promotion_refused"
-
-
-def production_gate_refusal(version: PromptVersion) -> str | None:
-    """Why `version` may not become a protected production, or None when it may."""
-    return None
 
 
 @transaction.atomic
@@ -228,7 +230,7 @@ def label_move(
 
     forced = False
     if label == Label.PRODUCTION and prompt.protect_production:
-        refusal = production_gate_refusal(version)
+        refusal = evals.production_gate_refusal(version)
         if refusal:
             if not force:
                 raise GateRefused(

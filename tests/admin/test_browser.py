@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from selenium.webdriver.support.ui import WebDriverWait
+
 from prompts_app import services
 from tests.factories import PromptFactory, make_version
 
@@ -49,8 +51,10 @@ def browser():
 def _screenshot(driver, name: str) -> None:
     """A full-page screenshot: the window is stretched to the page's height first."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, min(max(height, 800), 6000))
+    driver.execute_script("window.scrollTo(0, 0)"); print(name, driver.execute_script("return [document.documentElement.scrollHeight, document.body.scrollHeight, window.innerHeight, window.outerHeight]"))
+    height = min(max(driver.execute_script("return document.documentElement.scrollHeight"), 800), 6000)
+    driver.set_window_size(1400, height)
+    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.innerHeight") >= height - 200)
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
     driver.set_window_size(1400, 1000)
 
