@@ -1557,6 +1557,9 @@ def _guess_column(exc: TemplateSyntaxError, source: str, line: int) -> int | Non
 
 def _syntax_problem(exc: TemplateSyntaxError, source: str, where: str) -> TemplateSyntaxProblem:
     line = exc.lineno or 1
+    if "end of template" in (exc.message or ""):
+        # Jinja reports the line of the last token; the problem is at the very end
+        line = max(line, source.count("\n") + (0 if source.endswith("\n") else 1))
     column = _guess_column(exc, source, line)
     position = f"line {line}" + (f", column {column}" if column else "")
     message = (exc.message or "invalid syntax").rstrip(".")

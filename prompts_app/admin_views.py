@@ -22,7 +22,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
 from promptledger import rendering
 from promptledger.rendering import RenderError
@@ -235,6 +235,15 @@ def prompt_change(model_admin, request, object_id):
         custom_schema=_custom_schema(prompt, latest),
         initial={"base_version": prompt.latest_version_number},
     )
+    names = (variable_names(prompt.kind, _version_body(prompt, latest), latest.variables)
+             if latest is not None else [])
+    if latest is not None:
+        # Set before validation: bound fields copy the help text when first built.
+        # Escaped, as the admin's fieldset template prints help text as HTML.
+        form.fields["body"].help_text += (
+            f" Variables in v{latest.number}: {escape(', '.join(names))}." if names
+            else f" v{latest.number} uses no variables."
+        )
     draft = None
     if request.method == "POST" and form.is_valid():
         if "_preview" in request.POST:
@@ -255,14 +264,7 @@ def prompt_change(model_admin, request, object_id):
                                           'variables and press "Preview draft".'}),
     ]
     extra = prompt_page_context(model_admin, request, prompt, versions)
-    extra.update(draft=draft, latest=latest)
-    if latest is not None:
-        names = variable_names(prompt.kind, _version_body(prompt, latest), latest.variables)
-        form.fields["body"].help_text += (
-            f" Variables in v{latest.number}: {', '.join(names)}." if names
-            else f" v{latest.number} uses no variables."
-        )
-        extra["variables_found"] = names
+    extra.update(draft=draft, latest=latest, variables_found=names)
     title = f"Edit prompt {prompt.name}" if can_change else f"View prompt {prompt.name}"
     return render_form_page(
         model_admin, request, form=form, fieldsets=fieldsets, obj=prompt, title=title, extra_context=extra
@@ -311,7 +313,7 @@ def _prompt_save(model_admin, request, prompt: Prompt, form: f.PromptChangeForm)
         parts.append("updated " + ", ".join(name.replace("_", " ") for name in metadata))
     summary = f"{prompt}: " + " and ".join(parts) + "."
     model_admin.log_change(request, prompt, summary)
-    messages.success(request, summary[0].upper() + summary[1:])
+    messages.success(request, summary)
     return _after_save(model_admin, request, prompt, anchor="#versions" if version else "")
 
 
@@ -637,8 +639,9 @@ def _examples_of(version) -> list[dict[str, Any]]:
 
 
 def _row_initial(example: dict[str, Any]) -> dict[str, Any]:
-    return {**example, "input": example["input"] if isinstance(example["input"], str)
-            else f.as_json_text(example["input"])}
+    # One line of JSON reads better than an indented block in a small row textarea.
+    value = example["input"]
+    return {**example, "input": value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}
 
 
 def example_set_add(model_admin, request):
@@ -722,7 +725,7 @@ def example_set_change(model_admin, request, object_id):
                 summary = (f"{example_set}: created version {version.number} with "
                            f"{len(examples)} example{'s' if len(examples) != 1 else ''}.")
                 model_admin.log_change(request, example_set, summary)
-                messages.success(request, summary[0].upper() + summary[1:])
+                messages.success(request, summary)
                 return _after_save(model_admin, request, example_set)
 
     fieldsets = [("New version", {"fields": ["message"] + (["examples_json"] if mode == "json" else [])})]

@@ -155,6 +155,12 @@ def eval_run_create(*, version: PromptVersion, trigger: str = EvalRun.TRIGGER_MA
     return run
 
 
+@transaction.atomic
+def eval_run_request(*, version: PromptVersion, requested_by: str = "") -> EvalRun:
+    """A re-run asked for by a person (admin or API)."""
+    return eval_run_create(version=version, trigger=EvalRun.TRIGGER_MANUAL, requested_by=requested_by)
+
+
 def eval_run_enqueue(*, run_id: int) -> bool:
     """Send the run's first task. If the broker is down the run stays queued
     and the sweeper sends it later, so a version is never left without its run."""

@@ -78,3 +78,28 @@ def outsider(db) -> Actor:
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """One real Celery worker for the session, on the test database and the Redis broker."""
+    import redis
+
+    from tests.processes import CeleryWorker
+
+    broker = settings.CELERY_BROKER_URL
+    if not broker.startswith("redis://"):
+        pytest.exit("Worker tests need CELERY_BROKER_URL=redis://…: run them with scripts/test.", returncode=2)
+    redis.Redis.from_url(broker).flushdb()  # no stale messages from an earlier run
+    worker = CeleryWorker().start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def fake_openai():
+    from tests.fakes.openai_server import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()

@@ -274,3 +274,66 @@ class ExampleSetVersionOutput(serializers.ModelSerializer):
     class Meta:
         model = ExampleSetVersion
         fields = ["example_set", "number", "message", "author", "created_at", "content_hash", "examples"]
+
+
+# --- evals -------------------------------------------------------------------
+
+
+class EvalCaseIO(StrictInputSerializer):
+    name = StrictCharField(max_length=100)
+    variables = serializers.DictField(required=False, default=dict)
+    expected_output = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    assertions = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+
+
+class EvalSuiteInput(StrictInputSerializer):
+    provider = StrictCharField(required=False, allow_blank=True, max_length=100)
+    repeats = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    cases = EvalCaseIO(many=True, required=False)
+
+
+class EvalSuiteOutput(serializers.Serializer):
+    prompt = serializers.CharField(source="prompt.name")
+    provider = serializers.CharField(source="provider.name", allow_null=True, default=None)
+    repeats = serializers.IntegerField()
+    cases = serializers.SerializerMethodField()
+
+    def get_cases(self, obj) -> list[dict]:
+        return [case.as_snapshot() for case in obj.cases.all()]
+
+
+class EvalRunCreateInput(StrictInputSerializer):
+    version = serializers.IntegerField(required=False, min_value=1)
+
+
+class EvalCaseResultOutput(serializers.Serializer):
+    case_name = serializers.CharField()
+    repeat_index = serializers.IntegerField()
+    status = serializers.CharField()
+    output = serializers.CharField()
+    latency_ms = serializers.IntegerField(allow_null=True)
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=18, decimal_places=10, allow_null=True, coerce_to_string=True)
+    assertions = serializers.ListField(child=serializers.DictField())
+    error = serializers.CharField()
+
+
+class EvalRunOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    prompt = serializers.CharField(source="prompt_version.prompt.name")
+    version = serializers.IntegerField(source="prompt_version.number")
+    trigger = serializers.CharField()
+    requested_by = serializers.CharField()
+    status = serializers.CharField()
+    repeats = serializers.IntegerField()
+    provider = serializers.DictField(allow_null=True)
+    summary = serializers.DictField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class EvalRunDetailOutput(EvalRunOutput):
+    results = EvalCaseResultOutput(many=True)

@@ -9,7 +9,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from prompts_app import selectors, services
+from prompts_app import evals, selectors, services
 from prompts_app.api import serializers as s
 from prompts_app.models import Label
 
@@ -264,3 +264,49 @@ class ExampleSetVersionDetailApi(APIView):
         example_set = selectors.example_set_get(project=_project(request), name=set_name)
         version = selectors.example_set_version_get(example_set=example_set, number=number)
         return Response(s.ExampleSetVersionOutput(version).data)
+
+
+class EvalSuiteApi(APIView):
+    @extend_schema(responses=s.EvalSuiteOutput)
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        return Response(s.EvalSuiteOutput(evals.eval_suite_get_or_create(prompt=prompt)).data)
+
+    @extend_schema(request=s.EvalSuiteInput, responses=s.EvalSuiteOutput)
+    def put(self, request, name):
+        data = _validated(s.EvalSuiteInput, request)
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        cases = [dict(c) for c in data["cases"]] if "cases" in data else None
+        suite = evals.eval_suite_update(
+            prompt=prompt, cases=cases, repeats=data.get("repeats"), provider=data.get("provider")
+        )
+        return Response(s.EvalSuiteOutput(suite).data)
+
+
+class EvalRunListCreateApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("version", int, description="Only this version's runs.")],
+        responses=s.EvalRunOutput(many=True),
+    )
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        runs = selectors.eval_run_list(prompt=prompt, version=request.query_params.get("version"))
+        return _paginate(self, request, runs, s.EvalRunOutput)
+
+    @extend_schema(request=s.EvalRunCreateInput, responses={202: s.EvalRunOutput})
+    def post(self, request, name):
+        data = _validated(s.EvalRunCreateInput, request)
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        if "version" in data:
+            version = selectors.prompt_version_get(prompt=prompt, number=data["version"])
+        else:
+            version, _ = selectors.prompt_version_for(prompt=prompt, label="latest")
+        run = evals.eval_run_request(version=version, requested_by=_actor(request))
+        return Response(s.EvalRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EvalRunDetailApi(APIView):
+    @extend_schema(responses=s.EvalRunDetailOutput)
+    def get(self, request, run_id):
+        run = selectors.eval_run_get(project=_project(request), run_id=run_id)
+        return Response(s.EvalRunDetailOutput(run).data)

@@ -49,12 +49,16 @@ def browser():
 
 
 def _screenshot(driver, name: str) -> None:
-    """A full-page screenshot: the window is stretched to the page's height first."""
+    """A full-page screenshot: the window is stretched to the page's height first
+    (plus the browser's own frame, which the window size includes)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.execute_script("window.scrollTo(0, 0)"); print(name, driver.execute_script("return [document.documentElement.scrollHeight, document.body.scrollHeight, window.innerHeight, window.outerHeight]"))
-    height = min(max(driver.execute_script("return document.documentElement.scrollHeight"), 800), 6000)
-    driver.set_window_size(1400, height)
-    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.innerHeight") >= height - 200)
+    driver.execute_script("window.scrollTo(0, 0)")
+    page, inner, outer = driver.execute_script(
+        "return [document.documentElement.scrollHeight, window.innerHeight, window.outerHeight]"
+    )
+    height = min(max(page, 800), 6000)
+    driver.set_window_size(1400, height + (outer - inner))
+    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.innerHeight") >= height)
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
     driver.set_window_size(1400, 1000)
 

@@ -80,24 +80,25 @@ def test_promoting_to_the_current_version_moves_nothing(admin_client, prompt):
     assert LabelMove.objects.count() == 1
 
 
-def test_a_refused_promotion_shows_why_and_moves_nothing(admin_client, prompt, monkeypatch):
+def test_a_refused_promotion_shows_why_and_moves_nothing(admin_client, prompt):
+    # v2 has no passing eval run yet, so a protected production refuses it.
     services.prompt_update(prompt=prompt, protect_production=True)
-    monkeypatch.setattr(services, "production_gate_refusal", lambda version: "v2 has no passing eval run.")
 
     response = _promote(admin_client, prompt, version="2")
 
     assert response.status_code == 200
-    page = response.content.decode()
-    assert "Production is protected: v2 has no passing eval run." in page
+    errors = response.context["form"].non_field_errors()
+    assert errors and errors[0].startswith("Production is protected:")
+    assert "Production is protected:" in response.content.decode()
     assert not Label.objects.filter(prompt=prompt).exists()
 
 
-def test_forcing_a_refused_promotion_needs_a_reason_and_is_recorded(admin_client, prompt, monkeypatch):
+def test_forcing_a_refused_promotion_needs_a_reason_and_is_recorded(admin_client, prompt):
     services.prompt_update(prompt=prompt, protect_production=True)
-    monkeypatch.setattr(services, "production_gate_refusal", lambda version: "no passing eval run.")
 
     no_reason = _promote(admin_client, prompt, version="2", force="on")
     assert "reason" in no_reason.context["form"].errors["reason"][0]
+    assert not LabelMove.objects.exists()
 
     forced = _promote(admin_client, prompt, version="2", force="on", reason="Hotfix for incident 42")
     assert forced.status_code == 302

@@ -18,6 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FakeOpenAI:
     def __init__(self) -> None:
         self.replies: dict[str, str] = {}
+        # last user message -> replies given in turn (for consistency tests)
+        self.sequences: dict[str, list[str]] = {}
+        self._sequence_positions: dict[str, int] = {}
         self.requests: list[dict] = []
         self.slow_seconds = 0.0
         self._failures: list[int] = []
@@ -54,6 +57,8 @@ class FakeOpenAI:
             self._failures.clear()
             self.requests.clear()
             self.replies.clear()
+            self.sequences.clear()
+            self._sequence_positions.clear()
             self.slow_seconds = 0.0
 
     def _next_failure(self) -> int | None:
@@ -62,6 +67,12 @@ class FakeOpenAI:
 
     def reply_for(self, messages: list[dict]) -> str:
         last_user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        if last_user in self.sequences:
+            with self._lock:
+                position = self._sequence_positions.get(last_user, 0)
+                self._sequence_positions[last_user] = position + 1
+            replies = self.sequences[last_user]
+            return replies[position % len(replies)]
         if last_user in self.replies:
             return self.replies[last_user]
         system = next((m["content"] for m in messages if m.get("role") == "system"), "")
