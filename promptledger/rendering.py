@@ -55,7 +55,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, operators as _CMP_OPERATORS
+from jinja2.compiler import CodeGenerator
+from jinja2.compiler import operators as _CMP_OPERATORS
+from jinja2.environment import Template as _JinjaTemplate
 from jinja2.exceptions import (
     FilterArgumentError,
     SecurityError,
@@ -65,7 +67,6 @@ from jinja2.exceptions import (
 from jinja2.filters import FILTERS as _JINJA_FILTERS
 from jinja2.runtime import BlockReference, LoopContext, Macro, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
-from jinja2.environment import Template as _JinjaTemplate
 from jinja2.tests import TESTS as _JINJA_TESTS
 from jinja2.utils import Cycler, Joiner, Namespace, _PassArg, pass_context
 from markupsafe import EscapeFormatter, Markup
@@ -365,7 +366,7 @@ def _stringify(st: _State, value: Any) -> Any:
     """``value`` made safe to pass to ``str()``: strings and scalars as they are,
     containers measured first (and converted), undefined values untouched (so that
     ``str()`` raises the proper UndefinedError)."""
-    if isinstance(value, str) or isinstance(value, Undefined):
+    if isinstance(value, (str, Undefined)):
         return value
     t = type(value)
     if t is int or t is float or t is bool or value is None:
@@ -401,7 +402,9 @@ def _check_size(st: _State, size: int, what: str) -> None:
 def _as_int_width(st: _State, width: Any, what: str) -> None:
     if isinstance(width, int) and width > st.cap:
         raise _limit(
-            f"{what} of {width} exceeds the limit of {st.cap} characters.", "max_value_chars", st.cap
+            f"{what} of {width} exceeds the limit of {st.cap} characters.",
+            "max_value_chars",
+            st.cap,
         )
 
 
@@ -637,7 +640,9 @@ class _FormatMethod:
             kwargs, args = args[0], ()
         owner = self._owner
         if isinstance(owner, Markup):
-            formatter: _GuardedFormatter = _GuardedEscapeFormatter(self._env, st, escape=owner.escape)
+            formatter: _GuardedFormatter = _GuardedEscapeFormatter(
+                self._env, st, escape=owner.escape
+            )
         else:
             formatter = _GuardedFormatter(self._env, st)
         return _post(st, type(owner)(formatter.vformat(owner, args, kwargs)))
@@ -709,7 +714,9 @@ def _g_joiner(sep: str = ", ") -> Joiner:
 
 
 def _g_lipsum(*args: Any, **kwargs: Any) -> str:
-    raise SecurityError("lipsum() is not available: its output is random, prompts must be reproducible")
+    raise SecurityError(
+        "lipsum() is not available: its output is random, prompts must be reproducible"
+    )
 
 
 # --- string methods callable from templates ---------------------------------------
@@ -763,10 +770,10 @@ def _m_join(st, owner, fn, args, kwargs):
     total = 0
     sep = len(owner)
     for item in args[0]:
-        if isinstance(item, str):
-            total += len(item) + sep
-            if total > st.cap:
-                raise _too_big(st, "A join() result")
+        # str.join refuses non-strings, Markup.join escapes (stringifies) them
+        total += (len(item) if isinstance(item, str) else _weight(st, item)) + sep
+        if total > st.cap:
+            raise _too_big(st, "A join() result")
         parts.append(item)
         if not len(parts) & 1023:
             _check_deadline(st)
@@ -814,7 +821,9 @@ def _method_rule(owner: Any, name: str):
     return None
 
 
-def _not_callable(obj: Any) -> SecurityError:
+def _not_callable(obj: Any) -> Exception:
+    if not callable(obj):
+        return TypeError(f"{type(obj).__name__!r} object is not callable")
     return SecurityError(f"calling {type(obj).__name__!r} objects is not allowed in templates")
 
 
@@ -844,7 +853,11 @@ def _pre_wordwrap(st, value, args, kwargs):
     text = value if isinstance(value, str) else ""
     if isinstance(width, int) and width >= 1:
         lines = len(text) // width + text.count("\n") + 1
-        _check_size(st, len(text) + lines * (len(wrap) if isinstance(wrap, str) else 1), "A wordwrap() result")
+        _check_size(
+            st,
+            len(text) + lines * (len(wrap) if isinstance(wrap, str) else 1),
+            "A wordwrap() result",
+        )
         longest = max((len(w) for w in text.split()), default=0)
         # textwrap re-slices over-long words: cost ~ len(text) * longest / width
         if len(text) * (longest // width + 1) > 20 * st.cap:
@@ -857,7 +870,7 @@ def _pre_wordwrap(st, value, args, kwargs):
 
 def _pre_replace(st, value, args, kwargs):
     if len(args) >= 2:
-        old, new = str(args[0]), str(args[1])
+        old, new = str(_stringify(st, args[0])), str(_stringify(st, args[1]))
         count = args[2] if len(args) > 2 else kwargs.get("count")
         _check_size(st, _replace_size(str(value), old, new, count), "A replace() result")
 
@@ -879,13 +892,17 @@ def _pre_many(st, value, args, kwargs):
 def _pre_batch(st, value, args, kwargs):
     count = _first_arg(args, kwargs, 0, "linecount", 1)
     if isinstance(count, int) and count > st.max_range:
-        raise _limit(f"batch({count}) is larger than the limit of {st.max_range}.", "max_range", st.max_range)
+        raise _limit(
+            f"batch({count}) is larger than the limit of {st.max_range}.", "max_range", st.max_range
+        )
 
 
 def _pre_slice(st, value, args, kwargs):
     count = _first_arg(args, kwargs, 0, "slices", 1)
     if isinstance(count, int) and count > st.max_range:
-        raise _limit(f"slice({count}) is larger than the limit of {st.max_range}.", "max_range", st.max_range)
+        raise _limit(
+            f"slice({count}) is larger than the limit of {st.max_range}.", "max_range", st.max_range
+        )
 
 
 def _pre_round(st, value, args, kwargs):
@@ -1177,7 +1194,9 @@ class _Tracker(_PLCodeGenerator):
     non-folding code generator."""
 
     def __init__(self, environment):
-        CodeGenerator.__init__(self, environment, "<introspection>", "<introspection>", optimized=False)
+        CodeGenerator.__init__(
+            self, environment, "<introspection>", "<introspection>", optimized=False
+        )
         self.undeclared: set[str] = set()
 
     def write(self, x):
@@ -1229,6 +1248,20 @@ def _loop_literal_weight(loop: nodes.For) -> int:
     return total
 
 
+_REMOVED_FILTERS = {
+    "random": "its output is random and prompts must be reproducible",
+    "pprint": "use tojson(indent=2) instead",
+    "urlize": "prompts are plain text, not HTML",
+    "xmlattr": "prompts are plain text, not HTML",
+}
+
+
+def _unknown(kind: str, name: str, known: Any) -> str:
+    if kind == "filter" and name in _REMOVED_FILTERS:
+        return f"The filter {name!r} is not available: {_REMOVED_FILTERS[name]}"
+    return f"No {kind} named {name!r}. Available {kind}s: {', '.join(sorted(known))}"
+
+
 def _prepare_ast(env, ast: nodes.Template) -> tuple[int, set[str]]:
     """Refuses unsupported tags and static sandbox escapes, bounds nesting, wraps every
     for-loop iterable in a guard. Returns (max loop literal weight, names guarded by
@@ -1255,6 +1288,10 @@ def _prepare_ast(env, ast: nodes.Template) -> tuple[int, set[str]]:
             and _is_unsafe_name(node.arg.value)
         ):
             raise _StaticViolation(node.arg.value, node.lineno)
+        if isinstance(node, nodes.Filter) and node.name not in env.filters:
+            raise TemplateSyntaxError(_unknown("filter", node.name, env.filters), node.lineno)
+        if isinstance(node, nodes.Test) and node.name not in env.tests:
+            raise TemplateSyntaxError(_unknown("test", node.name, env.tests), node.lineno)
         if isinstance(node, nodes.Filter):
             if (
                 node.name == "attr"
@@ -1354,7 +1391,9 @@ class _PLEnvironment(ImmutableSandboxedEnvironment):
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr[:1] == "_" or attr in _UNSAFE_NAMES:
             return False
-        if isinstance(obj, (_SafeGlobal, _FormatMethod, types.FunctionType, types.ModuleType, type)):
+        if isinstance(
+            obj, (_SafeGlobal, _FormatMethod, types.FunctionType, types.ModuleType, type)
+        ):
             return False
         return super().is_safe_attribute(obj, attr, value)
 
@@ -1433,7 +1472,9 @@ class _PLEnvironment(ImmutableSandboxedEnvironment):
                 return obj(*args, **kwargs)
             elif isinstance(owner, Cycler) and name in ("next", "reset"):
                 return obj(*args, **kwargs)
-            raise SecurityError(f"calling {type(owner).__name__}.{name}() is not allowed in templates")
+            raise SecurityError(
+                f"calling {type(owner).__name__}.{name}() is not allowed in templates"
+            )
         if t is _SafeGlobal:
             return obj._fn(*args, **kwargs)
         if t is _FormatMethod:
@@ -1484,7 +1525,13 @@ class _PLEnvironment(ImmutableSandboxedEnvironment):
 
     def pl_cmp(self, value: Any) -> Any:
         t = type(value)
-        if (t is str and len(value) < _BIG_COMPARE) or t is int or t is bool or t is float or value is None:
+        if (
+            (t is str and len(value) < _BIG_COMPARE)
+            or t is int
+            or t is bool
+            or t is float
+            or value is None
+        ):
             return value
         st = _state()
         if _mono() > st.deadline:
@@ -1511,7 +1558,7 @@ _ENV = _PLEnvironment()
 
 # --------------------------------------------------------------------------- compiling
 
-_CACHE: "OrderedDict[str, _PLTemplate]" = OrderedDict()
+_CACHE: OrderedDict[str, _PLTemplate] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX_ENTRIES = 1024
 _CACHE_MAX_CHARS = 32_000_000
@@ -1874,9 +1921,13 @@ def _schema_errors(schema: Any, value: Any, path: str, errors: list, depth: int)
     try:
         if isinstance(value, str):
             if isinstance(schema.get("minLength"), int) and len(value) < schema["minLength"]:
-                errors.append({"path": where, "message": f"must be at least {schema['minLength']} characters"})
+                errors.append(
+                    {"path": where, "message": f"must be at least {schema['minLength']} characters"}
+                )
             if isinstance(schema.get("maxLength"), int) and len(value) > schema["maxLength"]:
-                errors.append({"path": where, "message": f"must be at most {schema['maxLength']} characters"})
+                errors.append(
+                    {"path": where, "message": f"must be at most {schema['maxLength']} characters"}
+                )
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             for key, fails, text in (
                 ("minimum", lambda v, m: v < m, "at least"),
@@ -1885,19 +1936,27 @@ def _schema_errors(schema: Any, value: Any, path: str, errors: list, depth: int)
                 ("exclusiveMaximum", lambda v, m: v >= m, "less than"),
             ):
                 bound = schema.get(key)
-                if isinstance(bound, (int, float)) and not isinstance(bound, bool) and fails(value, bound):
+                if (
+                    isinstance(bound, (int, float))
+                    and not isinstance(bound, bool)
+                    and fails(value, bound)
+                ):
                     errors.append({"path": where, "message": f"must be {text} {bound}"})
         elif isinstance(value, (list, tuple)):
             if isinstance(schema.get("minItems"), int) and len(value) < schema["minItems"]:
-                errors.append({"path": where, "message": f"must have at least {schema['minItems']} items"})
+                errors.append(
+                    {"path": where, "message": f"must have at least {schema['minItems']} items"}
+                )
             if isinstance(schema.get("maxItems"), int) and len(value) > schema["maxItems"]:
-                errors.append({"path": where, "message": f"must have at most {schema['maxItems']} items"})
+                errors.append(
+                    {"path": where, "message": f"must have at most {schema['maxItems']} items"}
+                )
             items = schema.get("items")
             if isinstance(items, (dict, bool)):
                 for index, item in enumerate(value):
                     _schema_errors(items, item, _path(path, index), errors, depth + 1)
             elif isinstance(items, list):
-                for index, (item, sub) in enumerate(zip(value, items)):
+                for index, (item, sub) in enumerate(zip(value, items, strict=False)):
                     _schema_errors(sub, item, _path(path, index), errors, depth + 1)
         elif isinstance(value, dict):
             properties = schema.get("properties")
@@ -1913,7 +1972,9 @@ def _schema_errors(schema: Any, value: Any, path: str, errors: list, depth: int)
                 else:
                     extra = schema.get("additionalProperties", True)
                     if extra is False:
-                        errors.append({"path": _path(path, key), "message": "is not an allowed property"})
+                        errors.append(
+                            {"path": _path(path, key), "message": "is not an allowed property"}
+                        )
                     elif isinstance(extra, dict):
                         _schema_errors(extra, item, _path(path, key), errors, depth + 1)
     except Exception:  # a malformed schema keyword: ignore it, like unknown keywords
@@ -1950,7 +2011,9 @@ def validate_variables(schema: dict, variables: Any) -> None:
     Raises MissingVariables (every missing top-level required name) or
     InvalidVariables (``details["errors"]`` = [{path, message}])."""
     if not isinstance(variables, dict):
-        raise _invalid([{"path": "variables", "message": "must be an object (a dict of name to value)"}])
+        raise _invalid(
+            [{"path": "variables", "message": "must be an object (a dict of name to value)"}]
+        )
     if not isinstance(schema, dict):
         return
     required = schema.get("required")
@@ -2030,14 +2093,29 @@ def _scan_values(value: Any, root: str, budget: list, max_nesting: int) -> None:
             for k, item in items:
                 if t is not list and t is not tuple and not isinstance(k, str):
                     if not isinstance(v, (list, tuple)):
-                        raise _invalid([{"path": _render_path(ref) or "variables",
-                                         "message": f"has a non-string key {k!r}"}])
+                        raise _invalid(
+                            [
+                                {
+                                    "path": _render_path(ref) or "variables",
+                                    "message": f"has a non-string key {k!r}",
+                                }
+                            ]
+                        )
                 tt = type(item)
                 if tt is str:
                     remaining -= len(item) + 8
-                elif tt is bool or tt is float or item is None or (tt is int and item.bit_length() < 64):
+                elif (
+                    tt is bool
+                    or tt is float
+                    or item is None
+                    or (tt is int and item.bit_length() < 64)
+                ):
                     remaining -= 8
-                elif (tt is dict or tt is list) and depth + 1 < max_nesting and (size := _plain_size(item)) >= 0:
+                elif (
+                    (tt is dict or tt is list)
+                    and depth + 1 < max_nesting
+                    and (size := _plain_size(item)) >= 0
+                ):
                     remaining -= size
                 else:
                     push((item, (ref, k), depth + 1))
@@ -2048,8 +2126,14 @@ def _scan_values(value: Any, root: str, budget: list, max_nesting: int) -> None:
         elif t is int or t is bool or t is float or v is None or isinstance(v, (int, float)):
             remaining -= 8
             if isinstance(v, int) and v.bit_length() > _MAX_INT_BITS:
-                raise _invalid([{"path": _render_path(ref) or "variables",
-                                 "message": f"is a number larger than {_MAX_INT_BITS} bits"}])
+                raise _invalid(
+                    [
+                        {
+                            "path": _render_path(ref) or "variables",
+                            "message": f"is a number larger than {_MAX_INT_BITS} bits",
+                        }
+                    ]
+                )
         else:
             raise _invalid(
                 [
@@ -2187,7 +2271,9 @@ def _runtime_error(exc: Exception, where: str) -> RenderError:
         )
     text = str(exc) or type(exc).__name__
     return RenderError(
-        f"Rendering failed{at}: {type(exc).__name__}: {text}.", code="render_failed", details=details
+        f"Rendering failed{at}: {type(exc).__name__}: {text}.",
+        code="render_failed",
+        details=details,
     )
 
 
@@ -2216,12 +2302,20 @@ def _check_output(total: int, limits: RenderLimits) -> None:
         )
 
 
-def _render_template(template: _PLTemplate, variables: Any, limits: RenderLimits, where: str) -> str:
+def _render_template(
+    template: _PLTemplate, variables: Any, limits: RenderLimits, where: str
+) -> str:
     """Render one compiled template (used by _PLTemplate.render)."""
     if not isinstance(variables, dict):
-        raise _invalid([{"path": "variables", "message": "must be an object (a dict of name to value)"}])
-    _scan_values(variables, "", [limits.max_variables_chars, limits.max_variables_chars],
-                 limits.max_nesting_depth)
+        raise _invalid(
+            [{"path": "variables", "message": "must be an object (a dict of name to value)"}]
+        )
+    _scan_values(
+        variables,
+        "",
+        [limits.max_variables_chars, limits.max_variables_chars],
+        limits.max_nesting_depth,
+    )
     missing = [n for n in template._pl_required if n not in variables]
     if missing:
         raise _missing(missing)
@@ -2282,7 +2376,9 @@ def _render(kind, body, variables, examples, schema, limits):
     templates = [_compile(source, where, limits) for source, where in sources]
 
     if not isinstance(variables, dict):
-        raise _invalid([{"path": "variables", "message": "must be an object (a dict of name to value)"}])
+        raise _invalid(
+            [{"path": "variables", "message": "must be an object (a dict of name to value)"}]
+        )
     budget = [limits.max_variables_chars, limits.max_variables_chars]
     _scan_values(variables, "", budget, limits.max_nesting_depth)
     normalized = _normalize_examples(examples, budget, limits.max_nesting_depth)
@@ -2338,7 +2434,9 @@ def _render_chat(body, templates, context_vars, examples, st, limits):
         messages.append({"role": role, "content": content})
 
     for index in range(lead):
-        add(body[index]["role"], _execute(templates[index], context_vars, st, _message_where(index)))
+        add(
+            body[index]["role"], _execute(templates[index], context_vars, st, _message_where(index))
+        )
     for index, example in enumerate(examples):
         given = example["input"]
         if isinstance(given, str):
@@ -2351,5 +2449,7 @@ def _render_chat(body, templates, context_vars, examples, st, limits):
         add("user", user)
         add("assistant", example["output"])
     for index in range(lead, len(body)):
-        add(body[index]["role"], _execute(templates[index], context_vars, st, _message_where(index)))
+        add(
+            body[index]["role"], _execute(templates[index], context_vars, st, _message_where(index))
+        )
     return messages

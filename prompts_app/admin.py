@@ -78,9 +78,12 @@ class ProjectAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
     search_fields = ["name", "description"]
     fields = ["name", "description", "created_at"]
 
-    def get_readonly_fields(self, request, obj=None):
-        # The name is how people and keys know the project: fixed once created.
-        return ["name", "created_at"] if obj is not None else ["created_at"]
+    # The name is how people and keys know the project: fixed once created. The
+    # description is plain text with no rule behind it, so the generic form edits it.
+    readonly_fields = ["name", "created_at"]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return admin_views.project_add(self, request)
 
     @admin.display(description="prompts")
     def prompt_count(self, obj):
@@ -301,7 +304,7 @@ class ExampleSetAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
 
 class ExampleInline(admin.TabularInline):
     model = Example
-    fields = ["position", "input_display", "output_display", "tags", "approved"]
+    fields = ["number_display", "input_display", "output_display", "tags_display", "approved"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -312,6 +315,14 @@ class ExampleInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="#")
+    def number_display(self, obj):
+        return obj.position + 1
+
+    @admin.display(description="tags")
+    def tags_display(self, obj):
+        return ", ".join(obj.tags or []) or "—"
 
     @admin.display(description="input")
     def input_display(self, obj):

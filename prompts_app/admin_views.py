@@ -18,6 +18,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -582,7 +583,29 @@ def prompt_promote(model_admin, request, object_id):
     return TemplateResponse(request, "admin/prompts_app/prompt/promote.html", context)
 
 
-# --- API keys --------------------------------------------------------------------------
+# --- projects and API keys ----------------------------------------------------------------
+
+
+def project_add(model_admin, request):
+    """Create a project through the service (which also seeds its price sheet)."""
+    _require(model_admin.has_add_permission(request))
+    form = f.ProjectAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project, created = services.project_get_or_create(name=form.cleaned_data["name"])
+        except DomainError as exc:
+            f.add_service_error(form, exc, {"project": "name", "name": "name"})
+        else:
+            if not created:
+                form.add_error("name", f"A project named '{project.name}' already exists.")
+            else:
+                model_admin.log_addition(request, project, [{"added": {}}])
+                messages.success(request, f"Created project {project}. Add a description below if you like.")
+                return HttpResponseRedirect(admin_url(model_admin, "change", project.pk))
+    fieldsets = [(None, {"fields": ["name"]})]
+    return render_form_page(model_admin, request, form=form, fieldsets=fieldsets, title="Add project",
+                            extra_context={"show_save_and_continue": False})
+
 
 
 def api_key_add(model_admin, request):
@@ -612,7 +635,7 @@ def api_key_add(model_admin, request):
             context = _page_context(
                 model_admin, request, title="API key created", obj=key, key=key, raw_key=raw,
                 changelist_url=admin_url(model_admin, "changelist"),
-                key_url=admin_url(model_admin, "change", key.pk),
+                change_url=admin_url(model_admin, "change", key.pk),
             )
             response = TemplateResponse(request, "admin/prompts_app/apikey/created.html", context)
             response["Cache-Control"] = "no-store"
@@ -676,7 +699,12 @@ def example_set_change(model_admin, request, object_id):
     can_change = model_admin.has_change_permission(request, example_set)
     _require(can_change if request.method == "POST"
              else model_admin.has_view_or_change_permission(request, example_set))
-    versions = list(example_set.versions.order_by("-number"))
+    versions = list(
+        example_set.versions.annotate(
+            example_count=Count("examples"),
+            approved_count=Count("examples", filter=Q(examples__approved=True)),
+        ).order_by("-number")
+    )
     latest = versions[0] if versions else None
     current = _examples_of(latest)
     mode = request.POST.get("mode") or request.GET.get("mode")
@@ -740,7 +768,7 @@ def example_set_change(model_admin, request, object_id):
         "rows_allowed": len(current) + f.ExampleRowFormSet.extra <= f.ExampleRowFormSet.max_num,
         "version_rows": [
             {"version": v, "url": reverse("admin:prompts_app_examplesetversion_change", args=[v.pk]),
-             "count": v.examples.count(), "approved": v.examples.filter(approved=True).count()}
+             "count": v.example_count, "approved": v.approved_count}
             for v in versions
         ],
     }

@@ -555,7 +555,15 @@ class DiffForm(forms.Form):
         self.order_fields(["from", "to", "mode"])
 
 
-# --- API keys -----------------------------------------------------------------
+# --- projects and API keys ---------------------------------------------------------
+
+
+class ProjectAddForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="Lowercase letters, digits, '-', '_' or '.'. Fixed once created.",
+    )
+
 
 
 class ApiKeyCreateForm(forms.Form):

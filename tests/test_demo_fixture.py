@@ -172,3 +172,25 @@ def test_demo_setup_twice_loads_once_and_leaves_existing_rows_alone(db):
         assert ApiKey.objects.for_raw_key(raw).project == demo
         assert "http://127.0.0.1:8000/admin/" in output
         assert "/api/v1/prompts/support-reply/resolve?label=production" in output
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_demo_shows_eval_results_for_every_fixture_version(celery_worker):
+    import time
+
+    from prompts_app.models import EvalRun
+
+    call_command("demo_setup", stdout=StringIO())
+    versions = PromptVersion.objects.filter(prompt__project__name="demo")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = EvalRun.objects.filter(prompt_version__in=versions)
+        if runs.count() == versions.count() and all(r.is_finished for r in runs):
+            break
+        time.sleep(0.2)
+    runs = {(r.prompt_version.prompt.name, r.prompt_version.number): r for r in EvalRun.objects.select_related("prompt_version__prompt")}
+    assert len(runs) == versions.count() == 9
+    assert {r.status for r in runs.values()} == {EvalRun.PASSED}
+    production = runs[("support-reply", 3)].summary["static"]
+    assert production["render_failures"] == 0 and production["est_cost_per_call"] is not None

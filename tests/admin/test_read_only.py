@@ -72,3 +72,17 @@ def test_custom_pages_need_a_staff_login(client, prompt):
     for view in ("change", "diff", "preview", "promote"):
         response = client.get(admin_url("prompt", view, prompt.pk))
         assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_adding_a_project_goes_through_the_service_and_seeds_prices(admin_client, db):
+    from prompts_app.models import ModelPrice, Project
+
+    response = admin_client.post(admin_url("project", "add"), {"name": "initech"})
+
+    assert response.status_code == 302
+    project = Project.objects.get(name="initech")
+    assert ModelPrice.objects.filter(project=project).exists()
+    again = admin_client.post(admin_url("project", "add"), {"name": "initech"})
+    assert "already exists" in again.context["adminform"].form.errors["name"][0]
+    bad = admin_client.post(admin_url("project", "add"), {"name": "Not A Slug"})
+    assert bad.context["adminform"].form.errors["name"]

@@ -77,7 +77,10 @@ def test_text_render_with_variables_and_examples():
         {"input": {"question": "Refund?"}, "output": "Within 14 days.", "tags": ["x"]},
     ]
     out = render(
-        "text", template, {"customer": "Ada", "order": {"id": "A-1", "total": 12.5}}, examples=examples
+        "text",
+        template,
+        {"customer": "Ada", "order": {"id": "A-1", "total": 12.5}},
+        examples=examples,
     )
     assert out == (
         "Help Ada with order A-1 (12.5).\n"
@@ -192,7 +195,10 @@ def test_chat_example_missing_a_variable_is_named():
             "chat",
             CHAT,
             {"company": "Acme", "question": "q"},
-            examples=[{"input": {"question": "ok"}, "output": "a"}, {"input": {"q": 1}, "output": "b"}],
+            examples=[
+                {"input": {"question": "ok"}, "output": "a"},
+                {"input": {"q": 1}, "output": "b"},
+            ],
         )
     assert info.value.details["missing"] == ["question"]
     assert info.value.details["where"] == "examples[1].input"
@@ -252,7 +258,9 @@ def test_invalid_examples(examples):
 
 
 def test_missing_variables_are_all_listed_by_name():
-    template = "{{ greeting }} {{ customer_name }}{% if vip %}{{ perk }}{% endif %}, order {{ order_id }}"
+    template = (
+        "{{ greeting }} {{ customer_name }}{% if vip %}{{ perk }}{% endif %}, order {{ order_id }}"
+    )
     with pytest.raises(MissingVariables) as info:
         render("text", template, {"greeting": "Hi"})
     error = info.value
@@ -276,7 +284,9 @@ def test_a_variable_undefined_at_runtime_is_reported_as_missing():
 
 
 def test_loop_and_set_variables_are_not_required():
-    template = "{% set greeting = 'hi' %}{% for item in items %}{{ greeting }} {{ item }}{% endfor %}"
+    template = (
+        "{% set greeting = 'hi' %}{% for item in items %}{{ greeting }} {{ item }}{% endfor %}"
+    )
     assert infer_variables("text", template) == ["items"]
     assert render("text", template, {"items": ["a"]}) == "hi a"
 
@@ -317,7 +327,10 @@ SCHEMA = {
             "required": ["name"],
             "additionalProperties": False,
         },
-        "items": {"type": "array", "items": {"type": "object", "properties": {"price": {"type": "number"}}}},
+        "items": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"price": {"type": "number"}}},
+        },
         "note": {"type": ["string", "null"], "maxLength": 5},
     },
     "required": ["order_total", "customer"],
@@ -336,7 +349,9 @@ def test_schema_wrong_type():
 
 
 def test_schema_bool_is_not_a_number_and_integer_accepts_whole_floats():
-    assert _errors({"order_total": True, "customer": {"name": "A"}}) == {"order_total": "must be a number"}
+    assert _errors({"order_total": True, "customer": {"name": "A"}}) == {
+        "order_total": "must be a number"
+    }
     validate_variables(SCHEMA, {"order_total": 1, "customer": {"name": "A", "age": 3.0}})
     errors = _errors({"order_total": 1, "customer": {"name": "A", "age": 3.5}})
     assert errors == {"customer.age": "must be an integer"}
@@ -372,7 +387,9 @@ def test_schema_missing_required_lists_all_names():
 
 
 def test_schema_unknown_keywords_are_ignored_and_variables_must_be_a_dict():
-    validate_variables({"type": "object", "x-custom": 1, "properties": {"a": {"format": "email"}}}, {"a": "x"})
+    validate_variables(
+        {"type": "object", "x-custom": 1, "properties": {"a": {"format": "email"}}}, {"a": "x"}
+    )
     with pytest.raises(InvalidVariables) as info:
         validate_variables({}, [1, 2])
     assert info.value.details["errors"][0]["path"] == "variables"
@@ -381,11 +398,17 @@ def test_schema_unknown_keywords_are_ignored_and_variables_must_be_a_dict():
 
 
 def test_render_validates_against_the_schema_first():
-    schema = {"type": "object", "properties": {"order_total": {"type": "number"}}, "required": ["order_total"]}
+    schema = {
+        "type": "object",
+        "properties": {"order_total": {"type": "number"}},
+        "required": ["order_total"],
+    }
     with pytest.raises(InvalidVariables) as info:
         render("text", "Total {{ order_total }}", {"order_total": "twelve"}, schema=schema)
     assert "order_total" in info.value.message
-    assert render("text", "Total {{ order_total }}", {"order_total": 12}, schema=schema) == "Total 12"
+    assert (
+        render("text", "Total {{ order_total }}", {"order_total": 12}, schema=schema) == "Total 12"
+    )
 
 
 def test_infer_variables_and_schema():
@@ -504,8 +527,14 @@ def test_sandbox_escapes_are_refused(template):
     assert_healthy()
 
 
-@pytest.mark.parametrize("template", ["{{ ''.__class__.__mro__ }}", "{{ x|attr('__globals__') }}",
-                                      "{{ self._TemplateReference__context }}"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ x|attr('__globals__') }}",
+        "{{ self._TemplateReference__context }}",
+    ],
+)
 def test_visible_escapes_are_refused_when_the_template_is_saved(template):
     with pytest.raises(SandboxViolation) as info:
         validate_template("text", template)
@@ -514,7 +543,9 @@ def test_visible_escapes_are_refused_when_the_template_is_saved(template):
         compile_template(template)
 
 
-@pytest.mark.parametrize("name", ["request", "config", "settings", "os", "__builtins__", "sys", "self_"])
+@pytest.mark.parametrize(
+    "name", ["request", "config", "settings", "os", "__builtins__", "sys", "self_"]
+)
 def test_server_objects_are_not_available(name):
     with pytest.raises(MissingVariables) as info:
         render("text", "{{ %s }}" % name, {})
@@ -535,6 +566,21 @@ def test_io_and_autoescape_tags_are_refused(template):
     with pytest.raises(TemplateSyntaxProblem) as info:
         validate_template("text", template)
     assert "not supported" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ x|random }}",
+        "{% if x %}{{ x|pprint }}{% endif %}",
+        "{{ x|nosuch }}",
+        "{% if x is nosuch %}{% endif %}",
+    ],
+)
+def test_unknown_and_removed_filters_are_refused_when_saved(template):
+    with pytest.raises(TemplateSyntaxProblem) as info:
+        validate_template("text", template)
+    assert info.value.details["line"] == 1
 
 
 def test_globals_are_harmless_and_deterministic():
@@ -618,23 +664,53 @@ RUNAWAYS = [
     ("{{ [[1] * 1000] * 100000 }}", {}),
     ("{{ 10 ** 999999 }}", {}),
     ("{{ n ** n }}", {"n": 99999}),
-    ("{% set ns = namespace(v=3) %}{% for i in range(64) %}{% set ns.v = ns.v * ns.v %}{% endfor %}", {}),
+    (
+        "{% set ns = namespace(v=3) %}{% for i in range(64) %}{% set ns.v = ns.v * ns.v %}{% endfor %}",
+        {},
+    ),
     # loops
     ("{% for i in range(100000000) %}{% endfor %}", {}),
     ("{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}", {}),
     ("{% for c in s %}{% endfor %}", {"s": "x" * 200_000}),
     ("{% for i in range(10000) %}{% for j in range(10000) %}{{ i }}{% endfor %}{% endfor %}", {}),
     # doubling through a namespace
-    ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", {}),
-    ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", {}),
-    ("{% set ns = namespace(s=[1]) %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", {}),
-    ("{% set ns = namespace(s=[1]) %}{% for i in range(64) %}{% set ns.s = [ns.s, ns.s] %}{% endfor %}"
-     "{{ ns.s == ns.s }}", {}),
-    ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = (ns.s, ns.s)|join %}{% endfor %}", {}),
-    ("{% set ns = namespace(v=()) %}{% for i in range(5000) %}{% set ns.v = (ns.v,) %}{% endfor %}"
-     "{{ {ns.v: 1} }}", {}),
-    ("{% macro d(s) %}{{ s }}{{ s }}{% endmacro %}{% set ns = namespace(s='ab') %}"
-     "{% for i in range(64) %}{% set ns.s = d(ns.s) %}{% endfor %}", {}),
+    (
+        "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        {},
+    ),
+    (
+        "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        {},
+    ),
+    (
+        "{% set ns = namespace(s=[1]) %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        {},
+    ),
+    (
+        (
+            "{% set ns = namespace(s=[1]) %}{% for i in range(64) %}{% set ns.s = [ns.s, ns.s] %}{% endfor %}"
+            "{{ ns.s == ns.s }}"
+        ),
+        {},
+    ),
+    (
+        "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = (ns.s, ns.s)|join %}{% endfor %}",
+        {},
+    ),
+    (
+        (
+            "{% set ns = namespace(v=()) %}{% for i in range(5000) %}{% set ns.v = (ns.v,) %}{% endfor %}"
+            "{{ {ns.v: 1} }}"
+        ),
+        {},
+    ),
+    (
+        (
+            "{% macro d(s) %}{{ s }}{{ s }}{% endmacro %}{% set ns = namespace(s='ab') %}"
+            "{% for i in range(64) %}{% set ns.s = d(ns.s) %}{% endfor %}"
+        ),
+        {},
+    ),
     # widths and sizes of string operations
     ("{{ 'x'|center(999999999) }}", {}),
     ("{{ 'x'.center(999999999) }}", {}),
@@ -667,32 +743,59 @@ RUNAWAYS = [
     ("{{ range(10000)|map('center', 10000)|list|length }}", {}),
     # recursion
     ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", {}),
-    ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}", {}),
+    (
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+        {},
+    ),
     ("{% macro f(n) %}{{ f(n, varargs, varargs) }}{% endmacro %}{{ f(1) }}", {}),
     ("{% for x in [[1]] recursive %}{{ loop([x]) }}{% endfor %}", {}),
     ("{% block a %}{{ self.a() }}{% endblock %}", {}),
-    ("{% macro m() %}{{ caller() }}{% endmacro %}{% macro n() %}{% call m() %}{{ n() }}{% endcall %}"
-     "{% endmacro %}{{ n() }}", {}),
+    (
+        (
+            "{% macro m() %}{{ caller() }}{% endmacro %}{% macro n() %}{% call m() %}{{ n() }}{% endcall %}"
+            "{% endmacro %}{{ n() }}"
+        ),
+        {},
+    ),
     # output and buffered text
     ("{% for i in range(10000) %}{{ 'y' * 100 }}{% endfor %}", {}),
     ("{{ 'y' * 300000 }}", {}),
-    ("{% macro m() %}{% for i in range(10000) %}" + "L" * 5000 + "{% endfor %}{% endmacro %}{{ m()|length }}", {}),
-    ("{% set b %}{% for i in range(10000) %}{% for j in range(9) %}" + "Z" * 1000
-     + "{% endfor %}{% endfor %}{% endset %}{{ b|length }}", {}),
+    (
+        "{% macro m() %}{% for i in range(10000) %}"
+        + "L" * 5000
+        + "{% endfor %}{% endmacro %}{{ m()|length }}",
+        {},
+    ),
+    (
+        "{% set b %}{% for i in range(10000) %}{% for j in range(9) %}"
+        + "Z" * 1000
+        + "{% endfor %}{% endfor %}{% endset %}{{ b|length }}",
+        {},
+    ),
     ("{% for i in range(10000) %}{% set y = s[::-1] %}{% endfor %}", {"s": "x" * 900_000}),
     # work that only the deadline can stop
-    ("{% for i in range(300) %}{% for j in range(300) %}{% if s == t %}{% endif %}{% endfor %}{% endfor %}",
-     {"s": "x" * 400_000, "t": "x" * 399_999 + "y"}),
-    ("{% for i in range(300) %}{% for j in range(300) %}{% if 'xy' in s %}{% endif %}{% endfor %}{% endfor %}",
-     {"s": "x" * 900_000}),
-    ("{% for i in range(300) %}{% for j in range(300) %}{% if s is eq t %}{% endif %}{% endfor %}{% endfor %}",
-     {"s": "x" * 400_000, "t": "x" * 399_999 + "y"}),
-    ("{% for i in range(1000) %}{% for j in range(99) %}{{ items|sort|length }}{% endfor %}{% endfor %}",
-     {"items": list(range(5000))}),
+    (
+        "{% for i in range(300) %}{% for j in range(300) %}{% if s == t %}{% endif %}{% endfor %}{% endfor %}",
+        {"s": "x" * 400_000, "t": "x" * 399_999 + "y"},
+    ),
+    (
+        "{% for i in range(300) %}{% for j in range(300) %}{% if 'xy' in s %}{% endif %}{% endfor %}{% endfor %}",
+        {"s": "x" * 900_000},
+    ),
+    (
+        "{% for i in range(300) %}{% for j in range(300) %}{% if s is eq t %}{% endif %}{% endfor %}{% endfor %}",
+        {"s": "x" * 400_000, "t": "x" * 399_999 + "y"},
+    ),
+    (
+        "{% for i in range(1000) %}{% for j in range(99) %}{{ items|sort|length }}{% endfor %}{% endfor %}",
+        {"items": list(range(5000))},
+    ),
 ]
 
 
-@pytest.mark.parametrize("template, variables", RUNAWAYS, ids=[f"runaway{i}" for i in range(len(RUNAWAYS))])
+@pytest.mark.parametrize(
+    "template, variables", RUNAWAYS, ids=[f"runaway{i}" for i in range(len(RUNAWAYS))]
+)
 def test_runaway_templates_hit_a_limit(template, variables):
     with pytest.raises(RenderLimitExceeded) as info:
         render_text(template, variables, limits=FAST)
@@ -714,8 +817,12 @@ def test_output_over_the_cap_and_custom_limits():
     with pytest.raises(RenderLimitExceeded):
         render("text", "{{ range(11)|list }}", {}, limits=RenderLimits(max_range=10))
     with pytest.raises(RenderLimitExceeded):
-        render("text", "{% for i in items %}{% endfor %}", {"items": [1] * 11},
-               limits=RenderLimits(max_loop_iterations=10))
+        render(
+            "text",
+            "{% for i in items %}{% endfor %}",
+            {"items": [1] * 11},
+            limits=RenderLimits(max_loop_iterations=10),
+        )
 
 
 # --------------------------------------------------------------------------- hostile variable values
@@ -876,11 +983,17 @@ def test_concurrent_renders_keep_their_own_limits():
     def worker(i):
         try:
             if i % 2:
-                render("text", "{% for j in items %}{% endfor %}", {"items": list(range(50))},
-                       limits=RenderLimits(max_loop_iterations=10))
+                render(
+                    "text",
+                    "{% for j in items %}{% endfor %}",
+                    {"items": list(range(50))},
+                    limits=RenderLimits(max_loop_iterations=10),
+                )
                 results.append("no error")
             else:
-                out = render("text", "{% for j in items %}{{ j }}{% endfor %}", {"items": list(range(50))})
+                out = render(
+                    "text", "{% for j in items %}{{ j }}{% endfor %}", {"items": list(range(50))}
+                )
                 results.append("ok" if out == "".join(map(str, range(50))) else out)
         except RenderLimitExceeded:
             results.append("limited")

@@ -18,7 +18,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from prompts_app import cache as resolve_cache
-from prompts_app import services
+from prompts_app import evals, services
+from prompts_app.management.commands.load_eval_cases import read_cases
+from prompts_app.pricing import price_sheet_seed
 from prompts_app.models import (
     Example,
     ExampleSet,
@@ -106,6 +108,28 @@ def load_demo_fixture(path: Path = DEMO_FIXTURE) -> list[Prompt] | None:
     return loaded
 
 
+DEMO_EVALS = Path(settings.BASE_DIR) / "fixtures" / "evals"
+
+
+def demo_evals_setup(project: Project) -> int:
+    """Give each demo prompt its eval suite (once) and queue a run for every
+    version that has none, so the demo shows eval results."""
+    queued = 0
+    for path in sorted(DEMO_EVALS.glob("*.yaml")):
+        prompt = Prompt.objects.filter(project=project, name=path.stem).first()
+        if prompt is None:
+            continue
+        suite = evals.eval_suite_get_or_create(prompt=prompt)
+        if not suite.cases.exists():
+            data = read_cases(path)
+            evals.eval_suite_update(prompt=prompt, cases=data["cases"], repeats=data.get("repeats"))
+        with transaction.atomic():
+            for version in PromptVersion.objects.filter(prompt=prompt, eval_runs__isnull=True):
+                evals.eval_run_request(version=version, requested_by="demo_setup")
+                queued += 1
+    return queued
+
+
 class Command(BaseCommand):
     help = (
         "Set up a demo: migrate, load fixtures/demo.json (once), create the admin/admin login "
@@ -137,6 +161,15 @@ class Command(BaseCommand):
                 f"    loaded {len(loaded)} prompts ({', '.join(p.name for p in loaded)}), "
                 f"{versions} versions, into project '{DEMO_PROJECT}'"
             )
+
+        self.step("seeding the price sheet and the eval suites")
+        added = price_sheet_seed(project=project)
+        self.stdout.write(f"    {added} model price(s) added from fixtures/model_prices.json")
+        queued = demo_evals_setup(project)
+        self.stdout.write(
+            f"    {queued} eval run(s) queued for versions without one "
+            "(the worker started by scripts/demo runs them)"
+        )
 
         self.step("checking the admin login")
         User = get_user_model()
