@@ -305,6 +305,7 @@ def _prompt_save(model_admin, request, prompt: Prompt, form: f.PromptChangeForm)
             if metadata:
                 services.prompt_update(prompt=prompt, **metadata)
     except (DomainError, RenderError) as exc:
+        prompt.refresh_from_db()  # the rollback undid the row; drop what the services set in memory
         f.add_service_error(form, exc, f.VERSION_ERROR_FIELDS)
         return None
     parts = []

@@ -7,6 +7,7 @@ anything creates a new version through the service layer.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 import secrets
 
 from django.core.validators import RegexValidator
@@ -23,6 +24,7 @@ slug_validator = RegexValidator(
 )
 
 API_KEY_PREFIX = "pl_"
+PICO = Decimal(10) ** 12
 
 
 class Project(models.Model):
@@ -477,4 +479,158 @@ class EvalCaseResult(models.Model):
             models.UniqueConstraint(
                 fields=["run", "case_name", "repeat_index"], name="uniq_result_per_case_repeat"
             )
+        ]
+
+
+# --- ledger ------------------------------------------------------------------
+
+
+class UsageEvent(models.Model):
+    """One LLM call reported by a client. `event_id` is made by the client, so a
+    retried batch never counts a call twice."""
+
+    STATUS_OK = "ok"
+    STATUS_ERROR = "error"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="usage_events")
+    event_id = models.CharField(max_length=100)
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="usage_events")
+    version_number = models.PositiveIntegerField()
+    label = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200)
+    input_tokens = models.PositiveIntegerField()
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField()
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, default=STATUS_OK)
+    occurred_at = models.DateTimeField()
+    # Money as an exact integer of 1e-12 dollars: prices have 6 decimals per 1M
+    # tokens, so every call's cost is a whole number of picodollars, and sums stay
+    # exact on every database (SQLite keeps decimals as floats).
+    cost_pico = models.BigIntegerField(null=True, blank=True)
+    priced = models.BooleanField(default=False)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "event_id"], name="uniq_usage_event_id_per_project")
+        ]
+        indexes = [models.Index(fields=["prompt", "occurred_at"], name="usage_prompt_time")]
+
+    @property
+    def cost(self) -> Decimal | None:
+        return None if self.cost_pico is None else Decimal(self.cost_pico) / PICO
+
+
+class UsageRollup(models.Model):
+    """Daily totals per prompt × version × model, kept exact by atomic upserts."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="usage_rollups")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="usage_rollups")
+    version_number = models.PositiveIntegerField()
+    model = models.CharField(max_length=200)
+    day = models.DateField()
+    calls = models.PositiveBigIntegerField(default=0)
+    error_calls = models.PositiveBigIntegerField(default=0)
+    unpriced_calls = models.PositiveBigIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cached_input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    latency_ms_total = models.PositiveBigIntegerField(default=0)
+    cost_pico = models.BigIntegerField(default=0, help_text="Cost of the priced calls, in 1e-12 dollars.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt", "version_number", "model", "day"], name="uniq_rollup_key"
+            )
+        ]
+        indexes = [models.Index(fields=["project", "day"], name="rollup_project_day")]
+
+
+# --- advice and alerts --------------------------------------------------------
+
+
+class AdvisorSettings(models.Model):
+    """A project's fine-tuning thresholds and costs (defaults from DESIGN.md)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="advisor_settings")
+    payback_horizon_months = models.DecimalField(max_digits=6, decimal_places=2, default=12)
+    data_preparation_cost = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    epochs = models.PositiveSmallIntegerField(default=3)
+    residual_instruction_tokens = models.PositiveIntegerField(
+        default=50, help_text="Tokens of the short instruction a tuned model still gets."
+    )
+    prefill_ms_per_token = models.DecimalField(
+        max_digits=8, decimal_places=4, default=Decimal("0.2"),
+        help_text="Prefill time per input token, for the latency saved.",
+    )
+    volume_floor_calls_per_month = models.PositiveIntegerField(default=50_000)
+    min_approved_examples = models.PositiveIntegerField(default=500)
+    max_versions_last_30_days = models.PositiveIntegerField(default=2)
+    alert_emails = models.TextField(blank=True, help_text="Comma-separated addresses for alerts.")
+
+    def __str__(self) -> str:
+        return f"advisor settings of {self.project}"
+
+
+class AdviceState(models.Model):
+    """The last verdict per prompt, so an alert fires once per change."""
+
+    prompt = models.OneToOneField(Prompt, on_delete=models.CASCADE, related_name="advice_state")
+    verdict = models.CharField(max_length=20)
+    figures = models.JSONField(default=dict)
+    evaluated_at = models.DateTimeField(default=timezone.now)
+
+
+class Alert(models.Model):
+    KIND_FINE_TUNE = "fine_tune_pays_off"
+    KIND_NO_LONGER = "fine_tune_no_longer_pays_off"
+    STATE_NEW = "new"
+    STATE_ACKNOWLEDGED = "acknowledged"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alerts")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=40)
+    message = models.TextField()
+    figures = models.JSONField(default=dict)
+    state = models.CharField(max_length=20, default=STATE_NEW)
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.prompt.name}"
+
+
+class Webhook(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, default=PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "webhook"], name="uniq_delivery_per_alert_webhook")
         ]

@@ -1,0 +1,277 @@
+"""The token-cost ledger: ingestion of usage batches and the daily rollups.
+
+Each batch is validated event by event (good events are stored even when
+others are rejected). Events are inserted with ON CONFLICT DO NOTHING
+RETURNING, so exactly the rows this request inserted — never a duplicate from
+a retry or a concurrent request — are added to the rollups, by atomic upserts
+taken in key order (no lost updates, no deadlocks between batches). Costs are
+integers of picodollars, computed at ingestion with the price in force at the
+event's time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from prompts_app.errors import DomainError
+from prompts_app.models import PICO, Label, ModelPrice, Project, Prompt, UsageEvent, UsageRollup
+from prompts_app.pricing import call_cost
+
+MAX_BATCH = 1000
+MAX_TOKENS = 10_000_000
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+EVENT_KEYS = {
+    "event_id", "prompt", "version", "label", "model", "input_tokens", "cached_input_tokens",
+    "output_tokens", "latency_ms", "status", "timestamp",
+}
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    unpriced: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "unpriced": self.unpriced,
+        }
+
+
+def _int(event: dict, key: str, *, required: bool, default: int | None = None, upper: int = MAX_TOKENS) -> int | None:
+    value = event.get(key, default)
+    if value is None:
+        if required:
+            raise Rejected(f"'{key}' is required.", key)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper:
+        raise Rejected(f"'{key}' must be a whole number from 0 to {upper:,}.", key)
+    return value
+
+
+def _str(event: dict, key: str, *, required: bool, limit: int) -> str:
+    value = event.get(key)
+    if value is None or value == "":
+        if required:
+            raise Rejected(f"'{key}' is required.", key)
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise Rejected(f"'{key}' must be a string of at most {limit} characters.", key)
+    return value
+
+
+def _timestamp(event: dict, now: dt.datetime) -> dt.datetime:
+    raw = event.get("timestamp")
+    if raw is None:
+        return now
+    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    if parsed is None:
+        raise Rejected("'timestamp' must be an ISO 8601 date-time, e.g. 2026-11-28T14:03:00Z.", "timestamp")
+    if timezone.is_naive(parsed):
+        raise Rejected("'timestamp' needs a time zone (end it with Z for UTC).", "timestamp")
+    if parsed > now + MAX_CLOCK_SKEW:
+        raise Rejected("'timestamp' is in the future: check the client's clock.", "timestamp")
+    return parsed.astimezone(dt.UTC)
+
+
+class _Context:
+    """What validating a batch needs, loaded with one query per kind."""
+
+    def __init__(self, project: Project, events: list) -> None:
+        names = {e.get("prompt") for e in events if isinstance(e, dict) and isinstance(e.get("prompt"), str)}
+        self.prompts = {p.name: p for p in Prompt.objects.filter(project=project, name__in=names)}
+        self.labels = {
+            (label.prompt_id, label.name): label.version.number
+            for label in Label.objects.filter(prompt__in=self.prompts.values()).select_related("version")
+        }
+        models = {e.get("model") for e in events if isinstance(e, dict) and isinstance(e.get("model"), str)}
+        self.prices: dict[str, list[ModelPrice]] = defaultdict(list)
+        for price in ModelPrice.objects.filter(project=project, model__in=models).order_by("-effective_from"):
+            self.prices[price.model].append(price)
+
+    def price_at(self, model: str, at: dt.datetime) -> ModelPrice | None:
+        return next((p for p in self.prices.get(model, []) if p.effective_from <= at), None)
+
+
+def _clean_event(event: Any, ctx: _Context, now: dt.datetime) -> dict:
+    if not isinstance(event, dict):
+        raise Rejected("Each event must be an object.")
+    unknown = sorted(set(event) - EVENT_KEYS)
+    if unknown:
+        raise Rejected(f"Unknown keys: {', '.join(unknown)}.", unknown[0])
+    event_id = _str(event, "event_id", required=True, limit=100)
+    name = _str(event, "prompt", required=True, limit=100)
+    prompt = ctx.prompts.get(name)
+    if prompt is None:
+        raise Rejected(f"No prompt named '{name}' in this project.", "prompt")
+    label = _str(event, "label", required=False, limit=100)
+    version = _int(event, "version", required=False, upper=2**31 - 1)
+    if version is None:
+        if not label:
+            raise Rejected("Give 'version' (a number) or 'label'.", "version")
+        if label == Label.LATEST:
+            version = prompt.latest_version_number
+        else:
+            version = ctx.labels.get((prompt.pk, label))
+            if version is None:
+                raise Rejected(f"Prompt '{name}' has no label '{label}'.", "label")
+    if not 1 <= version <= prompt.latest_version_number:
+        raise Rejected(f"Prompt '{name}' has no version {version}.", "version")
+    model = _str(event, "model", required=True, limit=200)
+    input_tokens = _int(event, "input_tokens", required=True)
+    cached = _int(event, "cached_input_tokens", required=False, default=0)
+    if cached > input_tokens:
+        raise Rejected("'cached_input_tokens' cannot exceed 'input_tokens'.", "cached_input_tokens")
+    output_tokens = _int(event, "output_tokens", required=True)
+    latency = _int(event, "latency_ms", required=False, upper=86_400_000)
+    status = event.get("status", UsageEvent.STATUS_OK)
+    if status not in (UsageEvent.STATUS_OK, UsageEvent.STATUS_ERROR):
+        raise Rejected("'status' must be 'ok' or 'error'.", "status")
+    occurred_at = _timestamp(event, now)
+    price = ctx.price_at(model, occurred_at)
+    cost_pico = None
+    if price is not None:
+        cost = call_cost(price, input_tokens=input_tokens, output_tokens=output_tokens, cached_input_tokens=cached)
+        cost_pico = int(cost * PICO)
+    return {
+        "event_id": event_id,
+        "prompt_id": prompt.pk,
+        "version_number": version,
+        "label": label,
+        "model": model,
+        "input_tokens": input_tokens,
+        "cached_input_tokens": cached,
+        "output_tokens": output_tokens,
+        "latency_ms": latency,
+        "status": status,
+        "occurred_at": occurred_at,
+        "cost_pico": cost_pico,
+        "priced": cost_pico is not None,
+    }
+
+
+EVENT_COLUMNS = [
+    "project_id", "event_id", "prompt_id", "version_number", "label", "model", "input_tokens",
+    "cached_input_tokens", "output_tokens", "latency_ms", "status", "occurred_at", "cost_pico",
+    "priced", "received_at",
+]
+ROLLUP_SUMS = [
+    "calls", "error_calls", "unpriced_calls", "input_tokens", "cached_input_tokens",
+    "output_tokens", "latency_ms_total", "cost_pico",
+]
+
+
+def _insert_events(project: Project, rows: list[dict], now: dt.datetime) -> set[str]:
+    """Insert rows, skipping event ids already stored; the ids this call inserted."""
+    table = UsageEvent._meta.db_table
+    inserted: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            values, params = [], []
+            for row in chunk:
+                values.append("(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")")
+                params.extend([project.pk, *(row[c] for c in EVENT_COLUMNS[1:-1]), now])
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join(values)} "
+                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id",
+                params,
+            )
+            inserted.update(r[0] for r in cursor.fetchall())
+    return inserted
+
+
+def _upsert_rollups(project: Project, rows: list[dict]) -> None:
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(ROLLUP_SUMS))
+    for row in rows:
+        key = (row["prompt_id"], row["version_number"], row["model"], row["occurred_at"].date())
+        sums = totals[key]
+        sums[0] += 1
+        sums[1] += row["status"] == UsageEvent.STATUS_ERROR
+        sums[2] += not row["priced"]
+        sums[3] += row["input_tokens"]
+        sums[4] += row["cached_input_tokens"]
+        sums[5] += row["output_tokens"]
+        sums[6] += row["latency_ms"] or 0
+        sums[7] += row["cost_pico"] or 0
+    if not totals:
+        return
+    table = UsageRollup._meta.db_table
+    columns = ["project_id", "prompt_id", "version_number", "model", "day", *ROLLUP_SUMS]
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ROLLUP_SUMS)
+    # Sorted keys: concurrent batches lock rollup rows in the same order.
+    keys = sorted(totals)
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            values, params = [], []
+            for key in chunk:
+                values.append("(" + ", ".join(["%s"] * len(columns)) + ")")
+                params.extend([project.pk, *key, *totals[key]])
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)} "
+                f"ON CONFLICT (prompt_id, version_number, model, day) DO UPDATE SET {updates}",
+                params,
+            )
+
+
+def usage_ingest(*, project: Project, events: Any) -> IngestResult:
+    """Store a batch of usage events; see the module docstring for the guarantees."""
+    if not isinstance(events, list):
+        raise DomainError("'events' must be a list of usage events.", field="events")
+    if len(events) > MAX_BATCH:
+        raise DomainError(
+            f"A batch holds at most {MAX_BATCH:,} events; this one has {len(events):,}. Split it.",
+            field="events",
+        )
+    now = timezone.now()
+    ctx = _Context(project, events)
+    result = IngestResult()
+    rows: list[dict] = []
+    seen: set[str] = set()
+    for index, event in enumerate(events):
+        try:
+            row = _clean_event(event, ctx, now)
+        except Rejected as exc:
+            event_id = event.get("event_id") if isinstance(event, dict) else None
+            result.rejected.append(
+                {"index": index, "event_id": event_id if isinstance(event_id, str) else None,
+                 "reason": exc.reason, "field": exc.field}
+            )
+            continue
+        if row["event_id"] in seen:
+            result.duplicates += 1
+            continue
+        seen.add(row["event_id"])
+        rows.append(row)
+    with transaction.atomic():
+        inserted_ids = _insert_events(project, rows, now) if rows else set()
+        inserted = [row for row in rows if row["event_id"] in inserted_ids]
+        _upsert_rollups(project, inserted)
+    result.accepted = len(inserted)
+    result.duplicates += len(rows) - len(inserted)
+    result.unpriced = sum(not row["priced"] for row in inserted)
+    return result
+
+
+def pico_to_dollars(value: int | None) -> Decimal | None:
+    return None if value is None else Decimal(value) / PICO
