@@ -337,3 +337,52 @@ class EvalRunOutput(serializers.Serializer):
 
 class EvalRunDetailOutput(EvalRunOutput):
     results = EvalCaseResultOutput(many=True)
+
+
+# --- ledger --------------------------------------------------------------------
+
+
+class UsageBatchInput(StrictInputSerializer):
+    events = serializers.ListField(child=serializers.JSONField(), allow_empty=True)
+
+
+class UsageRejectionOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+
+
+class UsageBatchOutput(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    unpriced = serializers.IntegerField()
+    rejected = UsageRejectionOutput(many=True)
+
+
+class LedgerRowOutput(serializers.Serializer):
+    calls = serializers.IntegerField()
+    error_calls = serializers.IntegerField()
+    unpriced_calls = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    cached_input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost = serializers.CharField(help_text="USD, exact decimal")
+    avg_latency_ms = serializers.CharField(allow_null=True)
+
+
+LedgerOutput = type(
+    "LedgerOutput",
+    (serializers.Serializer,),
+    {
+        "prompt": serializers.CharField(required=False),
+        "project": serializers.CharField(required=False),
+        "days": serializers.IntegerField(),
+        "from": serializers.DateField(),
+        "to": serializers.DateField(),
+        "group_by": serializers.CharField(required=False),
+        "currency": serializers.CharField(),
+        "rows": serializers.ListField(child=serializers.DictField()),
+        "totals": LedgerRowOutput(),
+    },
+)

@@ -9,7 +9,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from prompts_app import evals, selectors, services
+from prompts_app import evals, ledger, selectors, services
 from prompts_app.api import serializers as s
 from prompts_app.models import Label
 
@@ -310,3 +310,42 @@ class EvalRunDetailApi(APIView):
     def get(self, request, run_id):
         run = selectors.eval_run_get(project=_project(request), run_id=run_id)
         return Response(s.EvalRunDetailOutput(run).data)
+
+
+class UsageIngestApi(APIView):
+    """A batch of up to 1,000 usage events; retried event ids are never counted twice."""
+
+    required_scope = "ingest"
+
+    @extend_schema(request=s.UsageBatchInput, responses=s.UsageBatchOutput)
+    def post(self, request):
+        data = _validated(s.UsageBatchInput, request)
+        result = ledger.usage_ingest(project=_project(request), events=data["events"])
+        return Response(result.as_dict())
+
+
+class PromptLedgerApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("days", int, description="Trailing days, UTC, today included (default 30)."),
+            OpenApiParameter("group_by", str, enum=["day", "version", "model"]),
+        ],
+        responses=s.LedgerOutput,
+    )
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        return Response(
+            selectors.prompt_ledger(
+                prompt=prompt,
+                days=request.query_params.get("days", 30),
+                group_by=request.query_params.get("group_by", "day"),
+            )
+        )
+
+
+class ProjectLedgerApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("days", int)], responses=s.LedgerOutput)
+    def get(self, request):
+        return Response(
+            selectors.project_ledger(project=_project(request), days=request.query_params.get("days", 30))
+        )
