@@ -5,3 +5,8 @@ class PromptsAppConfig(AppConfig):
     name = "prompts_app"
     verbose_name = "PromptLedger"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from config.celery import ensure_filesystem_broker_folders
+
+        ensure_filesystem_broker_folders()
