@@ -209,7 +209,21 @@ PROVIDER_BACKOFF_SECONDS = float(env_str("PROVIDER_BACKOFF_SECONDS", "0.5"))
 
 CELERY_BEAT_SCHEDULE = {
     "eval-runs-sweep": {"task": "prompts_app.tasks.eval_runs_sweep", "schedule": 60.0},
+    "deliveries-sweep": {"task": "prompts_app.tasks.deliveries_sweep", "schedule": 60.0},
+    # The daily fine-tuning advice pass over every prompt.
+    "advice-pass": {"task": "prompts_app.tasks.advice_pass_all", "schedule": 24 * 3600.0},
 }
+
+# Alerts are emailed; with no EMAIL_HOST they are printed to the worker's log.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "promptledger@localhost")
 
 LOGGING = {
     "version": 1,

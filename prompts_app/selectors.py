@@ -17,6 +17,7 @@ from prompts_app import cache as resolve_cache
 from prompts_app import validation
 from prompts_app.errors import DomainError, NotFound
 from prompts_app.models import (
+    Alert,
     EvalRun,
     ExampleSet,
     ExampleSetVersion,
@@ -377,3 +378,26 @@ def project_ledger(*, project: Project, days: Any = 30, today: dt.date | None = 
         "rows": rows,
         "totals": _ledger_row(rollups.aggregate(**_ledger_sums())),
     }
+
+
+# --- alerts -------------------------------------------------------------------
+
+
+def alert_list(*, project: Project, state: str | None = None):
+    alerts = Alert.objects.filter(project=project).select_related("prompt")
+    if state:
+        if state not in (Alert.STATE_NEW, Alert.STATE_ACKNOWLEDGED):
+            raise DomainError("'state' must be new or acknowledged.", field="state")
+        alerts = alerts.filter(state=state)
+    return alerts.order_by("-created_at", "-id")
+
+
+def alert_get(*, project: Project, alert_id: Any) -> Alert:
+    try:
+        pk = int(alert_id)
+    except (TypeError, ValueError):
+        raise DomainError(f"'{alert_id}' is not an alert id.", field="id") from None
+    found = Alert.objects.filter(project=project, pk=pk).select_related("prompt").first()
+    if found is None:
+        raise NotFound(f"No alert {pk} in project '{project.name}'.", field="id")
+    return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from prompts_app import evals
+from prompts_app import advice, evals
 
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 2, "max_retries": 5}
 
@@ -28,3 +28,23 @@ def eval_case_execute(*, run_id: int, case_name: str, repeat_index: int) -> None
 @shared_task(name="prompts_app.tasks.eval_runs_sweep", time_limit=120, soft_time_limit=110)
 def eval_runs_sweep() -> dict:
     return evals.eval_runs_sweep()
+
+
+@shared_task(name="prompts_app.tasks.advice_pass_all", time_limit=3600, soft_time_limit=3500)
+def advice_pass_all() -> dict:
+    return advice.advice_pass_all()
+
+
+@shared_task(name="prompts_app.tasks.alert_email_send", time_limit=60, soft_time_limit=50, **RETRY)
+def alert_email_send(*, alert_id: int) -> bool:
+    return advice.alert_email_send(alert_id=alert_id)
+
+
+@shared_task(name="prompts_app.tasks.webhook_deliver", time_limit=60, soft_time_limit=50, **RETRY)
+def webhook_deliver(*, delivery_id: int) -> str:
+    return advice.webhook_deliver(delivery_id=delivery_id)
+
+
+@shared_task(name="prompts_app.tasks.deliveries_sweep", time_limit=120, soft_time_limit=110)
+def deliveries_sweep() -> int:
+    return advice.deliveries_sweep()

@@ -386,3 +386,59 @@ LedgerOutput = type(
         "totals": LedgerRowOutput(),
     },
 )
+
+
+# --- advice, alerts, fine-tuning export ----------------------------------------------
+
+
+class AdviceOutput(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=["fine_tune", "prepare_data", "keep_prompting"])
+    reasons = serializers.ListField(child=serializers.CharField())
+    checks = serializers.DictField(child=serializers.BooleanField())
+    figures = serializers.DictField(child=serializers.CharField(allow_null=True))
+    units = serializers.DictField(child=serializers.CharField())
+    inputs = serializers.DictField()
+    payback_schedule = serializers.ListField(child=serializers.DictField())
+
+
+class WhatIfInput(serializers.Serializer):
+    calls_per_month = serializers.DecimalField(max_digits=30, decimal_places=6)
+    avg_input_tokens = serializers.DecimalField(max_digits=30, decimal_places=6)
+    avg_output_tokens = serializers.DecimalField(max_digits=30, decimal_places=6)
+    tokens_removable = serializers.DecimalField(max_digits=30, decimal_places=6)
+    input_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6)
+    output_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6)
+    ft_input_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6, required=False)
+    ft_output_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6, required=False)
+    cached_input_share = serializers.DecimalField(max_digits=7, decimal_places=6, required=False)
+    cached_input_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6, required=False)
+    one_time_cost = serializers.DecimalField(max_digits=30, decimal_places=6)
+    approved_examples = serializers.IntegerField(required=False)
+    versions_last_30_days = serializers.IntegerField(required=False)
+    payback_horizon_months = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
+
+
+class AlertOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    prompt = serializers.CharField(source="prompt.name")
+    kind = serializers.CharField()
+    message = serializers.CharField()
+    figures = serializers.DictField()
+    state = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_by = serializers.CharField()
+
+
+class FinetuneStatsOutput(serializers.Serializer):
+    prompt = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True)
+    model = serializers.CharField(allow_null=True)
+    format = serializers.CharField()
+    train = serializers.DictField()
+    validation = serializers.DictField()
+    epochs = serializers.IntegerField()
+    training_tokens = serializers.IntegerField()
+    training_price_per_1m = serializers.CharField(allow_null=True)
+    estimated_training_cost = serializers.CharField(allow_null=True)
+    currency = serializers.CharField()

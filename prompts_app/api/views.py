@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from prompts_app import evals, ledger, selectors, services
+from prompts_app import advice, advisor, evals, finetune, ledger, selectors, services
+from prompts_app.errors import DomainError, NotFound
 from prompts_app.api import serializers as s
-from prompts_app.models import Label
+from prompts_app.models import ExampleSet, Label
 
 
 def _project(request):
@@ -179,8 +181,6 @@ class LabelDetailApi(APIView):
         prompt = selectors.prompt_get(project=_project(request), name=name)
         found = selectors.label_list(prompt=prompt).filter(name=label).first()
         if found is None:
-            from prompts_app.errors import NotFound
-
             raise NotFound(f"Prompt '{name}' has no label '{label}'.", field="label")
         history = {label: list(selectors.label_history(prompt=prompt, label=label))}
         return Response(s.LabelOutput(found, context={"history": history}).data)
@@ -219,8 +219,6 @@ class DiffApi(APIView):
 class ExampleSetListCreateApi(APIView):
     @extend_schema(responses=s.ExampleSetOutput(many=True))
     def get(self, request):
-        from prompts_app.models import ExampleSet
-
         queryset = ExampleSet.objects.filter(project=_project(request)).order_by("name")
         return _paginate(self, request, queryset, s.ExampleSetOutput)
 
@@ -349,3 +347,71 @@ class ProjectLedgerApi(APIView):
         return Response(
             selectors.project_ledger(project=_project(request), days=request.query_params.get("days", 30))
         )
+
+
+class AdviceApi(APIView):
+    """The fine-tuning verdict for one prompt, with every input, figure and reason."""
+
+    @extend_schema(responses=s.AdviceOutput)
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        return Response(advice.prompt_advice(prompt=prompt))
+
+
+class WhatIfApi(APIView):
+    """The advisor on inputs you give it: nothing is read from the ledger or stored."""
+
+    required_scope = "read"
+
+    @extend_schema(request=s.WhatIfInput, responses=s.AdviceOutput)
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise DomainError("Send the inputs as a JSON object.")
+        try:
+            inputs = advisor.validate_inputs(request.data)
+            result = advisor.advise(inputs)
+        except advisor.AdvisorInputError as exc:
+            raise DomainError(f"{exc.field}: {exc.message}", field=exc.field) from None
+        return Response(result.as_dict(schedule_months=24))
+
+
+class AlertListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("state", str, enum=["new", "acknowledged"])],
+        responses=s.AlertOutput(many=True),
+    )
+    def get(self, request):
+        alerts = selectors.alert_list(project=_project(request), state=request.query_params.get("state"))
+        return _paginate(self, request, alerts, s.AlertOutput)
+
+
+class AlertAcknowledgeApi(APIView):
+    @extend_schema(request=None, responses=s.AlertOutput)
+    def post(self, request, alert_id):
+        alert = selectors.alert_get(project=_project(request), alert_id=alert_id)
+        return Response(s.AlertOutput(advice.alert_acknowledge(alert=alert, actor=_actor(request))).data)
+
+
+class FinetuneExportApi(APIView):
+    """Approved examples as OpenAI chat-format JSONL (`split=train|validation`),
+    or the dataset's statistics (`format=stats`)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("split", str, enum=["train", "validation"]),
+            OpenApiParameter("format", str, enum=["jsonl", "stats"]),
+        ],
+        responses={200: s.FinetuneStatsOutput},
+    )
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        if request.query_params.get("format", "jsonl") == "stats":
+            epochs = advice.advisor_settings_for(prompt.project).epochs
+            return Response(finetune.finetune_stats(prompt, epochs=epochs))
+        split = request.query_params.get("split", "train")
+        if split not in ("train", "validation"):
+            raise DomainError("'split' must be train or validation.", field="split")
+        body = finetune.as_jsonl(finetune.finetune_dataset(prompt)[split])
+        response = HttpResponse(body, content_type="application/jsonl; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{prompt.name}-{split}.jsonl"'
+        return response
