@@ -1,5 +1,6 @@
 """The admin's custom pages: prompt edit (a new version per save), diff,
-preview, promote; API-key creation; the example-set editor.
+preview, promote; API-key creation; the example-set editor; the eval-suite
+editor, the eval-run page and the eval sections of the version page.
 
 Each view parses a form, calls one service or selector, and renders. The
 business rules live in `services` / `selectors`; their DomainError and
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
@@ -19,7 +21,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -28,9 +30,9 @@ from django.utils.html import escape, format_html
 from promptledger import rendering
 from promptledger.rendering import RenderError
 from prompts_app import forms as f
-from prompts_app import selectors, services
-from prompts_app.errors import DomainError
-from prompts_app.models import Prompt, PromptVersion
+from prompts_app import evals, selectors, services
+from prompts_app.errors import DomainError, NotFound
+from prompts_app.models import EvalRun, Label, Prompt, PromptVersion
 
 # --- shared helpers ----------------------------------------------------------
 
@@ -322,14 +324,18 @@ def _prompt_save(model_admin, request, prompt: Prompt, form: f.PromptChangeForm)
 def prompt_page_context(model_admin, request, prompt: Prompt, versions: list[PromptVersion]) -> dict:
     """The read-only sections under the prompt form: history, labels, preview."""
     numbers = [v.number for v in versions]
+    runs = runs_by_version(prompt)
     rows = []
     for index, version in enumerate(versions):
         previous = versions[index + 1] if index + 1 < len(versions) else None
+        latest_run, costed_run = runs.get(version.pk, (None, None))
         rows.append(
             {
                 "version": version,
                 "url": _version_url(version),
                 "labels": sorted(label.name for label in version.labels.all()),
+                "eval": eval_badge(latest_run),
+                "cost": cost_per_call(costed_run),
                 "diff_url": (
                     admin_url(model_admin, "diff", prompt.pk) + f"?from={previous.number}&to={version.number}"
                     if previous else None
@@ -346,6 +352,8 @@ def prompt_page_context(model_admin, request, prompt: Prompt, versions: list[Pro
         "preview_url": admin_url(model_admin, "preview", prompt.pk),
         "promote_url": admin_url(model_admin, "promote", prompt.pk),
         "can_promote": model_admin.has_change_permission(request, prompt),
+        "suite_url": eval_suite_url(prompt),
+        "runs_url": eval_runs_url(prompt),
     }
     if versions:
         context["preview_form"] = preview_form_for(prompt, versions[0], numbers)
@@ -580,6 +588,7 @@ def prompt_promote(model_admin, request, object_id):
         form=form, labels=labels, label_moves=list(selectors.label_history(prompt=prompt)),
         version=version, version_url=_version_url(version), change_url=change_url,
         protected=prompt.protect_production,
+        version_eval=eval_badge(selectors.eval_run_latest(version=version)),
     )
     return TemplateResponse(request, "admin/prompts_app/prompt/promote.html", context)
 

@@ -43,6 +43,7 @@ from prompts_app.tokens import count_message_tokens, count_text_tokens
 logger = logging.getLogger(__name__)
 
 WINDOW_DAYS = 30
+EXAMPLES_USED = re.compile(r"\bexamples\b")
 JINJA_TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
@@ -61,6 +62,8 @@ def static_tokens(version: PromptVersion) -> dict:
         static_text = version.template
     prompt_tokens = count_text_tokens(JINJA_TAGS.sub("", static_text))
     examples = version.example_set_version.as_render_examples() if version.example_set_version_id else []
+    if version.prompt.kind == Prompt.KIND_TEXT and not EXAMPLES_USED.search(version.template):
+        examples = []  # a text template that never loops over `examples` does not send them
     if version.prompt.kind == Prompt.KIND_CHAT:
         pairs = []
         for example in examples:

@@ -152,12 +152,14 @@ class AdvisorInputs:
     calls_per_month: Decimal  # may be fractional after scaling to a month
     avg_input_tokens: Decimal
     avg_output_tokens: Decimal
-    tokens_removable: Decimal  # static tokens a tuned model no longer needs (net of the residual instruction)
+    # static tokens a tuned model no longer needs (net of the residual instruction)
+    tokens_removable: Decimal
     input_price_per_1m: Decimal
     output_price_per_1m: Decimal
     ft_input_price_per_1m: Decimal | None = None  # default: input_price_per_1m
     ft_output_price_per_1m: Decimal | None = None  # default: output_price_per_1m
-    cached_input_share: Decimal = Decimal(0)  # 0..1 of input tokens served from the prompt cache today
+    # 0..1: share of input tokens served from the provider's prompt cache today
+    cached_input_share: Decimal = Decimal(0)
     cached_input_price_per_1m: Decimal | None = None  # default: input_price_per_1m (no discount)
     ft_cached_input_price_per_1m: Decimal | None = None  # default: ft_input_price_per_1m
     one_time_cost: Decimal = Decimal(0)  # training + data preparation, or a user figure
@@ -527,7 +529,8 @@ def _advise(i: AdvisorInputs) -> Advice:
     if i.prefill_ms_per_token > 0 and removed > 0:
         # ref: "Shorter prompts mean faster time-to-first-token."
         reasons.append(
-            f"Dropping {_num(removed)} tokens per call saves about {_num(_q(latency, Q_MS), 2, 2)} ms "
+            f"Dropping {_num(removed)} tokens per call saves about "
+            f"{_num(_q(latency, Q_MS), 2, 2)} ms "
             f"of prefill per call ({_num(i.prefill_ms_per_token, 4)} ms per token), "
             "cutting time-to-first-token."
         )
@@ -592,7 +595,10 @@ def _savings_reason(i: AdvisorInputs, pc: _PerCall, monthly: Decimal, removed: D
         why = "the tuned model would drop no tokens (0 per call), so there is nothing to save"
     else:
         base = f"{_price(i.input_price_per_1m)} input / {_price(i.output_price_per_1m)} output"
-        tuned = f"{_price(i.ft_input_price_per_1m)} input / {_price(i.ft_output_price_per_1m)} output"
+        tuned = (
+            f"{_price(i.ft_input_price_per_1m)} input / "
+            f"{_price(i.ft_output_price_per_1m)} output"
+        )
         if i.cached_input_share > 0:
             base += f" / {_price(i.cached_input_price_per_1m)} cached input"
             tuned += f" / {_price(i.ft_cached_input_price_per_1m)} cached input"

@@ -19,6 +19,7 @@ urlpatterns = [
     path("prompts/<str:name>/ledger", views.PromptLedgerApi.as_view(), name="prompt-ledger"),
     path("prompts/<str:name>/advice", views.AdviceApi.as_view(), name="prompt-advice"),
     path("prompts/<str:name>/finetune-export", views.FinetuneExportApi.as_view(), name="finetune-export"),
+    path("prompts/<str:name>/finetune-export/stats", views.FinetuneStatsApi.as_view(), name="finetune-stats"),
     path("advice/what-if", views.WhatIfApi.as_view(), name="advice-what-if"),
     path("alerts/", views.AlertListApi.as_view(), name="alert-list"),
     path("alerts/<str:alert_id>/acknowledge", views.AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),

@@ -393,21 +393,14 @@ class AlertAcknowledgeApi(APIView):
 
 
 class FinetuneExportApi(APIView):
-    """Approved examples as OpenAI chat-format JSONL (`split=train|validation`),
-    or the dataset's statistics (`format=stats`)."""
+    """Approved examples as OpenAI chat-format JSONL, one split at a time."""
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("split", str, enum=["train", "validation"]),
-            OpenApiParameter("format", str, enum=["jsonl", "stats"]),
-        ],
-        responses={200: s.FinetuneStatsOutput},
+        parameters=[OpenApiParameter("split", str, enum=["train", "validation"])],
+        responses={(200, "application/jsonl"): str},
     )
     def get(self, request, name):
         prompt = selectors.prompt_get(project=_project(request), name=name)
-        if request.query_params.get("format", "jsonl") == "stats":
-            epochs = advice.advisor_settings_for(prompt.project).epochs
-            return Response(finetune.finetune_stats(prompt, epochs=epochs))
         split = request.query_params.get("split", "train")
         if split not in ("train", "validation"):
             raise DomainError("'split' must be train or validation.", field="split")
@@ -415,3 +408,13 @@ class FinetuneExportApi(APIView):
         response = HttpResponse(body, content_type="application/jsonl; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{prompt.name}-{split}.jsonl"'
         return response
+
+
+class FinetuneStatsApi(APIView):
+    """Examples and tokens per split, and the estimated training cost."""
+
+    @extend_schema(responses=s.FinetuneStatsOutput)
+    def get(self, request, name):
+        prompt = selectors.prompt_get(project=_project(request), name=name)
+        epochs = advice.advisor_settings_for(prompt.project).epochs
+        return Response(finetune.finetune_stats(prompt, epochs=epochs))

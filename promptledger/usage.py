@@ -1,0 +1,498 @@
+"""Usage reporting: events batched in memory and sent by one background thread.
+
+* ``log_usage`` only validates the numbers and appends to a bounded buffer: it never
+  does I/O and never blocks on the network.
+* A daemon thread sends batches of up to ``batch_size`` events when that many are
+  queued, when the oldest queued event is ``flush_interval`` seconds old, on
+  ``flush()``, on ``close()`` and at interpreter exit (``atexit``).
+* Every event carries a client-made id (uuid4 hex); a retry re-sends the same ids, so
+  the server never counts an event twice.
+* Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and
+  jitter (``Retry-After`` honoured). A batch still failing after ``max_retries``
+  retries goes back to the front of the queue (same ids) and is tried again at the
+  next interval; ``failed_batches`` counts those give-ups.
+* Any other 4xx answer is final: the batch's events are counted as ``rejected`` and
+  logged with the server's message, never retried.
+* The buffer holds at most ``max_queue`` events; events that do not fit are dropped,
+  counted (``dropped``) and reported with a ``logging`` warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from promptledger.errors import ServerUnavailable
+
+logger = logging.getLogger("promptledger")
+
+__all__ = ["UsageBatcher", "SendResult", "make_event", "openai_usage", "anthropic_usage"]
+
+MAX_SERVER_BATCH = 1000  # the server's limit per POST /api/v1/usage
+MAX_TOKENS = 10_000_000
+_DROP_WARN_EVERY = 10.0  # seconds between two overflow warnings
+
+
+class SendResult:
+    """What one POST of a batch came to. ``retry`` True: transient failure."""
+
+    __slots__ = ("ok", "retry", "body", "status_code", "message", "retry_after")
+
+    def __init__(
+        self,
+        *,
+        ok: bool,
+        retry: bool = False,
+        body: Any = None,
+        status_code: int | None = None,
+        message: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.ok = ok
+        self.retry = retry
+        self.body = body
+        self.status_code = status_code
+        self.message = message
+        self.retry_after = retry_after
+
+
+def _utc_now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be a whole number, not {value!r}.")
+    if not 0 <= value <= MAX_TOKENS:
+        raise ValueError(f"{name} must be between 0 and {MAX_TOKENS:,}, not {value}.")
+    return value
+
+
+def make_event(
+    prompt: Any,
+    *,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    latency_ms: float | None = None,
+    status: str = "ok",
+    version: int | None = None,
+    label: str | None = None,
+    timestamp: dt.datetime | str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """One usage event for ``POST /api/v1/usage``, validated here so that a bad value
+    is a ValueError at the call site rather than a rejection later.
+
+    ``prompt``: a :class:`~promptledger.Prompt` (its name and version are used; a
+    fallback prompt is logged against the label or version it was asked for), or a
+    prompt name with ``version=`` or ``label=``.
+    """
+    if isinstance(prompt, str):
+        name = prompt
+        if version is None and not label:
+            raise ValueError("Logging usage by prompt name needs version= or label=.")
+    else:
+        name = prompt.name
+        if version is None and not label:
+            version = prompt.version
+            label = prompt.label
+            if version is None:  # a fallback prompt: the version it was asked for, else a label
+                version = getattr(prompt, "_requested_version", None)
+                if version is None and not label:
+                    label = "production"
+    if not isinstance(model, str) or not model:
+        raise ValueError("model must be a non-empty string (the model that was called).")
+    input_tokens = _count("input_tokens", input_tokens)
+    output_tokens = _count("output_tokens", output_tokens)
+    cached_input_tokens = _count("cached_input_tokens", cached_input_tokens or 0)
+    if cached_input_tokens > input_tokens:
+        raise ValueError("cached_input_tokens cannot exceed input_tokens (input includes cached).")
+    if status not in ("ok", "error"):
+        raise ValueError("status must be 'ok' or 'error'.")
+    event: dict[str, Any] = {
+        "event_id": event_id or uuid.uuid4().hex,
+        "prompt": name,
+        "model": model,
+        "input_tokens": input_tokens,
+        "cached_input_tokens": cached_input_tokens,
+        "output_tokens": output_tokens,
+        "status": status,
+    }
+    if version is not None:
+        event["version"] = int(version)
+    if label:
+        event["label"] = label
+    if latency_ms is not None:
+        latency = round(float(latency_ms))
+        if latency < 0:
+            raise ValueError("latency_ms cannot be negative.")
+        event["latency_ms"] = min(latency, 86_400_000)
+    if timestamp is None:
+        event["timestamp"] = _utc_now_iso()
+    elif isinstance(timestamp, dt.datetime):
+        if timestamp.tzinfo is None:
+            raise ValueError("timestamp needs a time zone (use datetime.now(timezone.utc)).")
+        event["timestamp"] = (
+            timestamp.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
+    else:
+        event["timestamp"] = str(timestamp)
+    return event
+
+
+# --------------------------------------------------------------------------- response helpers
+
+
+def _get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def openai_usage(response: Any) -> dict[str, Any]:
+    """``model``, ``input_tokens``, ``cached_input_tokens``, ``output_tokens`` from an
+    OpenAI-style response (object or dict): Chat Completions (``usage.prompt_tokens``,
+    ``completion_tokens``, ``prompt_tokens_details.cached_tokens``) or the Responses API
+    (``usage.input_tokens``, ``output_tokens``, ``input_tokens_details.cached_tokens``)."""
+    usage = _get(response, "usage")
+    if usage is None:
+        raise ValueError(
+            "The response has no 'usage' (streaming? pass stream_options={'include_usage': True})."
+        )
+    prompt_tokens = _get(usage, "prompt_tokens")
+    if prompt_tokens is not None:
+        output = _get(usage, "completion_tokens")
+        cached = _get(_get(usage, "prompt_tokens_details"), "cached_tokens")
+    else:
+        prompt_tokens = _get(usage, "input_tokens")
+        output = _get(usage, "output_tokens")
+        cached = _get(_get(usage, "input_tokens_details"), "cached_tokens")
+    if prompt_tokens is None or output is None:
+        raise ValueError("The response's usage has no prompt/completion token counts.")
+    return {
+        "model": _get(response, "model"),
+        "input_tokens": prompt_tokens,
+        "cached_input_tokens": cached or 0,
+        "output_tokens": output,
+    }
+
+
+def anthropic_usage(response: Any) -> dict[str, Any]:
+    """The same from an Anthropic Messages response. Anthropic's ``input_tokens``
+    excludes cache reads and cache writes; the ledger's input count includes them, so
+    input = input_tokens + cache_read_input_tokens + cache_creation_input_tokens and
+    cached = cache_read_input_tokens."""
+    usage = _get(response, "usage")
+    if usage is None:
+        raise ValueError("The response has no 'usage'.")
+    fresh = _get(usage, "input_tokens")
+    output = _get(usage, "output_tokens")
+    if fresh is None or output is None:
+        raise ValueError("The response's usage has no input/output token counts.")
+    read = _get(usage, "cache_read_input_tokens") or 0
+    written = _get(usage, "cache_creation_input_tokens") or 0
+    return {
+        "model": _get(response, "model"),
+        "input_tokens": fresh + read + written,
+        "cached_input_tokens": read,
+        "output_tokens": output,
+    }
+
+
+# --------------------------------------------------------------------------- the batcher
+
+
+class UsageBatcher:
+    """A bounded queue of usage events and the thread that sends them.
+
+    ``send(batch)`` does one POST and returns a :class:`SendResult`; the batcher owns
+    batching, retries and bookkeeping. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[list[dict[str, Any]]], SendResult],
+        *,
+        batch_size: int = 100,
+        flush_interval: float = 2.0,
+        max_queue: int = 10_000,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_SERVER_BATCH:
+            raise ValueError(f"batch_size must be between 1 and {MAX_SERVER_BATCH}.")
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1.")
+        self._send = send
+        self.batch_size = batch_size
+        self.flush_interval = float(flush_interval)
+        self.max_queue = max_queue
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+
+        self._cond = threading.Condition(threading.Lock())
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._in_flight = 0
+        self._due: float | None = None  # when the queued events must be sent by
+        self._flush_waiters = 0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()  # interrupts backoff sleeps on close
+
+        self._sent = 0
+        self._accepted = 0
+        self._duplicates = 0
+        self._unpriced = 0
+        self._dropped = 0
+        self._rejected = 0
+        self._failed_batches = 0
+        self._retries = 0
+        self._dropped_unreported = 0
+        self._last_drop_warning = 0.0
+
+    # ------------------------------------------------------------------ producer side
+
+    def add(self, event: dict[str, Any]) -> bool:
+        """Queue one event; False (and counted as dropped) when the buffer is full."""
+        with self._cond:
+            if self._closing and self._thread is None:
+                self._dropped += 1
+                self._warn_dropped_locked(1)
+                return False
+            if len(self._buffer) + self._in_flight >= self.max_queue:
+                self._dropped += 1
+                self._warn_dropped_locked(1)
+                return False
+            self._buffer.append(event)
+            n = len(self._buffer)
+            if n == 1:
+                self._due = time.monotonic() + self.flush_interval
+                self._ensure_thread_locked()
+                self._cond.notify_all()
+            elif n >= self.batch_size:
+                self._cond.notify_all()
+        return True
+
+    def _warn_dropped_locked(self, n: int) -> None:
+        self._dropped_unreported += n
+        now = time.monotonic()
+        if self._last_drop_warning and now - self._last_drop_warning < _DROP_WARN_EVERY:
+            return
+        self._last_drop_warning = now
+        logger.warning(
+            "promptledger: usage buffer full (%d events): dropped %d event(s) since the last "
+            "warning, %d in all. The server may be down or too slow; raise max_queue or "
+            "flush more often.",
+            self.max_queue,
+            self._dropped_unreported,
+            self._dropped,
+        )
+        self._dropped_unreported = 0
+
+    def _ensure_thread_locked(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="promptledger-usage", daemon=True
+            )
+            self._thread.start()
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            return {
+                "queued": len(self._buffer) + self._in_flight,
+                "sent": self._sent,
+                "accepted": self._accepted,
+                "duplicates": self._duplicates,
+                "unpriced": self._unpriced,
+                "dropped": self._dropped,
+                "rejected": self._rejected,
+                "failed_batches": self._failed_batches,
+                "retries": self._retries,
+            }
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued now; block until sent or ``timeout`` seconds pass.
+        True when the queue is empty (nothing left to send)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if not self._buffer and not self._in_flight:
+                return True
+            self._ensure_thread_locked()
+            self._flush_waiters += 1
+            self._cond.notify_all()
+            try:
+                while self._buffer or self._in_flight:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+                return True
+            finally:
+                self._flush_waiters -= 1
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Flush (up to ``timeout`` seconds) and stop the thread. Events still queued
+        after that are counted as dropped and reported. True if everything was sent."""
+        drained = self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._stop.set()
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0 if timeout is None else max(0.1, min(timeout, 2.0)))
+        with self._cond:
+            self._thread = None
+            left = len(self._buffer)
+            if left:
+                self._buffer.clear()
+                self._dropped += left
+                logger.warning(
+                    "promptledger: %d usage event(s) could not be sent before close() and "
+                    "were dropped.",
+                    left,
+                )
+        return drained and not left
+
+    # ------------------------------------------------------------------ consumer side
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._closing and (not self._buffer or self._stop.is_set()):
+                        return
+                    if self._buffer:
+                        if (
+                            len(self._buffer) >= self.batch_size
+                            or self._flush_waiters
+                            or self._closing
+                        ):
+                            break
+                        wait = (self._due or 0) - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait()
+                n = min(self.batch_size, len(self._buffer))
+                batch = [self._buffer.popleft() for _ in range(n)]
+                self._in_flight = n
+            requeue = False
+            try:
+                requeue = not self._deliver(batch)
+            except Exception:  # noqa: BLE001 - the sender thread must never die
+                logger.exception("promptledger: unexpected error sending usage; will retry")
+                requeue = True
+            with self._cond:
+                self._in_flight = 0
+                if requeue:
+                    room = self.max_queue - len(self._buffer)
+                    keep = batch[: max(room, 0)]
+                    lost = len(batch) - len(keep)
+                    self._buffer.extendleft(reversed(keep))
+                    if lost:
+                        self._dropped += lost
+                        self._warn_dropped_locked(lost)
+                    # try again after an interval, unless someone is flushing/closing
+                    self._due = time.monotonic() + self.flush_interval
+                    if self._flush_waiters or self._closing:
+                        # do not spin: wait one interval (or until stopped)
+                        self._cond.wait(min(self.flush_interval, 1.0))
+                elif self._buffer:
+                    self._due = min(self._due or float("inf"), time.monotonic() + self.flush_interval)
+                else:
+                    self._due = None
+                self._cond.notify_all()
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        delay = delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> bool:
+        """Send one batch with retries. True when the server gave a final answer
+        (stored, duplicate or rejected); False to requeue it."""
+        attempt = 0
+        while True:
+            try:
+                result = self._send(batch)
+            except ServerUnavailable as exc:
+                result = SendResult(ok=False, retry=True, message=str(exc), status_code=exc.status_code)
+            if result.ok:
+                self._record_success(batch, result.body)
+                return True
+            if not result.retry:
+                with self._cond:
+                    self._rejected += len(batch)
+                logger.error(
+                    "promptledger: the server refused a batch of %d usage event(s) (HTTP %s): %s",
+                    len(batch),
+                    result.status_code,
+                    result.message,
+                )
+                return True
+            if attempt >= self.max_retries or self._stop.is_set():
+                with self._cond:
+                    self._failed_batches += 1
+                logger.warning(
+                    "promptledger: sending %d usage event(s) failed %d time(s) (%s); they stay "
+                    "queued and will be retried with the same event ids.",
+                    len(batch),
+                    attempt + 1,
+                    result.message,
+                )
+                return False
+            delay = self._backoff(attempt, result.retry_after)
+            attempt += 1
+            with self._cond:
+                self._retries += 1
+            logger.info(
+                "promptledger: usage batch failed (%s); retry %d in %.2fs",
+                result.message,
+                attempt,
+                delay,
+            )
+            if self._stop.wait(delay):
+                # closing: one last immediate try, then give up to the requeue path
+                attempt = self.max_retries
+
+    def _record_success(self, batch: list[dict[str, Any]], body: Any) -> None:
+        body = body if isinstance(body, dict) else {}
+        accepted = int(body.get("accepted") or 0)
+        duplicates = int(body.get("duplicates") or 0)
+        unpriced = int(body.get("unpriced") or 0)
+        rejected = body.get("rejected") or []
+        with self._cond:
+            self._accepted += accepted
+            self._duplicates += duplicates
+            self._sent += accepted + duplicates
+            self._unpriced += unpriced
+            self._rejected += len(rejected)
+        if rejected:
+            first = rejected[0] if isinstance(rejected[0], dict) else {}
+            logger.warning(
+                "promptledger: the server rejected %d of %d usage event(s); first: event %s: %s",
+                len(rejected),
+                len(batch),
+                first.get("event_id"),
+                first.get("reason"),
+            )

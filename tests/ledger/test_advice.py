@@ -1,0 +1,231 @@
+"""The advisor fed from the ledger, alerts that fire once, and the fine-tuning export.
+
+Hand-worked case (DESIGN.md's reference case, built from real rows): a text
+prompt whose static text is 850 tokens (" hello" × 850), 50 of which stay as
+the residual instruction → 800 tokens removable; 1,000,000 calls in the last
+30 days; $2.00 per 1M input tokens before and after tuning; no output tokens;
+training priced at $0 with a $10,000 data-preparation cost.
+  saving per call = 800 × $2 / 1M = $0.0016 → × 1,000,000 = $1,600.00 a month
+  payback = $10,000 / $1,600 = 6.25 months (within 12)
+  break-even = 10,000 / (12 × 0.0016) = 520,833.3… → 520,834 calls/month
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from prompts_app import advice, services
+from prompts_app.models import AdvisorSettings, Alert, ModelPrice, UsageRollup, Webhook, WebhookDelivery
+from tests.factories import PromptFactory
+from tests.fakes.webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tuned(acme):
+    ModelPrice.objects.create(
+        project=acme, model="acme-model", effective_from=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        input_per_1m=Decimal("2"), output_per_1m=Decimal("8"),
+        ft_input_per_1m=Decimal("2"), ft_output_per_1m=Decimal("8"), training_per_1m=Decimal("0"),
+    )
+    AdvisorSettings.objects.create(project=acme, data_preparation_cost=Decimal("10000"), alert_emails="ops@acme.test")
+    example_set = services.example_set_create(project=acme, name="qa")
+    examples = [{"input": {"q": f"question {i}"}, "output": f"answer {i}", "approved": True} for i in range(500)]
+    esv = services.example_set_version_create(example_set=example_set, examples=examples)
+    prompt = PromptFactory(project=acme, name="faq", description="Answer support questions.")
+    services.prompt_version_create(
+        prompt=prompt, template="{{ q }}" + " hello" * 850, model_config={"model": "acme-model"},
+        example_set_version=esv,
+    )
+    return prompt
+
+
+def usage(prompt, calls, *, days_ago=29, input_per_call=1000):
+    UsageRollup.objects.update_or_create(
+        prompt=prompt, version_number=1, model="acme-model",
+        day=timezone.now().date() - dt.timedelta(days=days_ago),
+        defaults={"project": prompt.project, "calls": calls, "input_tokens": calls * input_per_call},
+    )
+
+
+def test_reference_case_from_the_ledger(tuned):
+    usage(tuned, 1_000_000)
+    result = advice.prompt_advice(prompt=tuned)
+    assert result["static_tokens"] == {"prompt_tokens": 850, "example_tokens": 0, "residual_instruction_tokens": 50}
+    assert result["inputs"]["tokens_removable"] == "800"
+    assert result["inputs"]["calls_per_month"] == "1000000"
+    assert result["inputs"]["approved_examples"] == 500
+    figures = result["figures"]
+    assert figures["monthly_savings"] == "1600.00"
+    assert figures["one_time_cost"] == "10000.00"
+    assert figures["payback_months"] == "6.25"
+    assert figures["break_even_calls_per_month"] == "520834"
+    assert result["verdict"] == "fine_tune"
+    assert any("1,600.00" in reason for reason in result["reasons"])
+
+
+def test_volume_is_scaled_to_a_month_when_fewer_days_were_observed(tuned):
+    usage(tuned, 100_000, days_ago=9)  # 10 days observed → × 3
+    result = advice.prompt_advice(prompt=tuned)
+    assert Decimal(result["inputs"]["calls_per_month"]) == 300_000
+
+
+def test_too_little_volume_keeps_prompting(tuned):
+    usage(tuned, 40_000)
+    result = advice.prompt_advice(prompt=tuned)
+    assert result["verdict"] == "keep_prompting"
+    assert result["checks"]["volume"] is False
+
+
+def test_a_model_without_a_fine_tuning_offer_keeps_prompting(tuned):
+    ModelPrice.objects.filter(model="acme-model").update(ft_input_per_1m=None)
+    result = advice.prompt_advice(prompt=tuned)
+    assert result["verdict"] == "keep_prompting"
+    assert "no fine-tuning offer" in result["reasons"][0]
+
+
+def test_advice_api_and_outsider(reader, outsider, tuned):
+    usage(tuned, 1_000_000)
+    body = reader.client.get("/api/v1/prompts/faq/advice").json()
+    assert body["verdict"] == "fine_tune"
+    assert len(body["payback_schedule"]) == 24
+    assert body["payback_schedule"][6]["net"] == str(Decimal(1600) * 7 - 10000) + ".00"
+    assert outsider.client.get("/api/v1/prompts/faq/advice").status_code == 404
+
+
+class TestWhatIf:
+    REFERENCE = {
+        "calls_per_month": 1_000_000, "avg_input_tokens": 1000, "avg_output_tokens": 0,
+        "tokens_removable": 800, "input_price_per_1m": "2.00", "output_price_per_1m": "8",
+        "one_time_cost": 10000, "approved_examples": 500, "versions_last_30_days": 1,
+    }
+
+    def test_reference_case(self, reader):
+        body = reader.client.post("/api/v1/advice/what-if", self.REFERENCE, format="json").json()
+        assert body["verdict"] == "fine_tune"
+        assert body["figures"]["monthly_savings"] == "1600.00"
+        assert body["figures"]["payback_months"] == "6.25"
+        assert body["figures"]["break_even_calls_per_month"] == "520834"
+        assert body["inputs"]["ft_input_price_per_1m"] == "2.00" or Decimal(body["inputs"]["ft_input_price_per_1m"]) == 2
+
+    def test_never_pays_back_when_the_tuned_model_costs_more(self, reader):
+        body = reader.client.post(
+            "/api/v1/advice/what-if",
+            {**self.REFERENCE, "ft_input_price_per_1m": "20", "ft_output_price_per_1m": "80", "avg_output_tokens": 100},
+            format="json",
+        ).json()
+        assert body["figures"]["payback_months"] is None
+        assert body["figures"]["break_even_calls_per_month"] is None
+        assert body["verdict"] == "keep_prompting"
+
+    @pytest.mark.parametrize(
+        "change, field",
+        [
+            ({"calls_per_month": None}, "calls_per_month"),
+            ({"cached_input_share": "1.5"}, "cached_input_share"),
+            ({"avg_input_tokens": "lots"}, "avg_input_tokens"),
+            ({"one_time_cost": -1}, "one_time_cost"),
+            ({"colour": "blue"}, "colour"),
+        ],
+    )
+    def test_bad_inputs_are_a_400_naming_the_field(self, reader, change, field):
+        body = {**self.REFERENCE, **change}
+        body = {k: v for k, v in body.items() if v is not None}
+        response = reader.client.post("/api/v1/advice/what-if", body, format="json")
+        assert response.status_code == 400
+        assert response.json()["error"]["field"] == field
+
+
+class TestAlerts:
+    def test_an_alert_fires_once_when_the_verdict_becomes_fine_tune_and_once_when_it_stops(self, tuned, django_capture_on_commit_callbacks):
+        usage(tuned, 1_000_000)
+        with django_capture_on_commit_callbacks(execute=False):
+            first = advice.advice_evaluate(prompt=tuned)
+            again = advice.advice_evaluate(prompt=tuned)
+        assert first.kind == Alert.KIND_FINE_TUNE and again is None
+        assert first.figures["monthly_savings"] == "1600.00"
+        usage(tuned, 10_000)
+        with django_capture_on_commit_callbacks(execute=False):
+            stopped = advice.advice_evaluate(prompt=tuned)
+            quiet = advice.advice_evaluate(prompt=tuned)
+        assert stopped.kind == Alert.KIND_NO_LONGER and quiet is None
+        assert Alert.objects.count() == 2
+
+    def test_keep_prompting_from_the_start_raises_nothing(self, tuned):
+        usage(tuned, 10)
+        assert advice.advice_evaluate(prompt=tuned) is None
+        assert advice.advice_pass_all() == {"prompts": 1, "alerts": 0}
+
+    def test_alert_email_is_sent_once(self, tuned, django_capture_on_commit_callbacks):
+        usage(tuned, 1_000_000)
+        with django_capture_on_commit_callbacks(execute=False):
+            alert = advice.advice_evaluate(prompt=tuned)
+        assert advice.alert_email_send(alert_id=alert.pk) is True
+        assert advice.alert_email_send(alert_id=alert.pk) is False
+        assert len(mail.outbox) == 1
+        assert mail.outbox[0].to == ["ops@acme.test"]
+        assert "1600.00" in mail.outbox[0].subject
+
+    def test_webhook_is_retried_while_the_receiver_is_down_and_delivered_once(self, tuned, django_capture_on_commit_callbacks):
+        receiver = WebhookReceiver()
+        url, port = receiver.url, receiver.port
+        receiver.stop()  # down: connection refused
+        Webhook.objects.create(project=tuned.project, url=url)
+        usage(tuned, 1_000_000)
+        with django_capture_on_commit_callbacks(execute=False):
+            alert = advice.advice_evaluate(prompt=tuned)
+        delivery = WebhookDelivery.objects.get(alert=alert)
+        assert advice.webhook_deliver(delivery_id=delivery.pk) == WebhookDelivery.PENDING
+        delivery.refresh_from_db()
+        assert delivery.attempts == 1 and "ConnectError" in delivery.last_error
+        assert delivery.next_attempt_at > timezone.now()
+
+        revived = WebhookReceiver(port=port)  # the receiver comes back on the same port
+        try:
+            assert advice.webhook_deliver(delivery_id=delivery.pk) == WebhookDelivery.DELIVERED
+            assert advice.webhook_deliver(delivery_id=delivery.pk) == "skipped"
+            assert len(revived.received) == 1
+            assert revived.received[0]["prompt"] == "faq"
+            assert revived.received[0]["figures"]["payback_months"] == "6.25"
+            assert revived.headers[0]["Idempotency-Key"] == f"promptledger-alert-{alert.pk}-{delivery.webhook_id}"
+        finally:
+            revived.stop()
+
+    def test_alerts_api_lists_and_acknowledges(self, writer, outsider, tuned, django_capture_on_commit_callbacks):
+        usage(tuned, 1_000_000)
+        with django_capture_on_commit_callbacks(execute=False):
+            alert = advice.advice_evaluate(prompt=tuned)
+        listed = writer.client.get("/api/v1/alerts/?state=new").json()["results"]
+        assert [a["id"] for a in listed] == [alert.pk]
+        assert outsider.client.post(f"/api/v1/alerts/{alert.pk}/acknowledge").status_code == 404
+        acked = writer.client.post(f"/api/v1/alerts/{alert.pk}/acknowledge").json()
+        assert acked["state"] == "acknowledged" and acked["acknowledged_by"] == "api-key:writer"
+        assert writer.client.get("/api/v1/alerts/?state=new").json()["results"] == []
+
+
+def test_finetune_export_jsonl_and_stats(reader, tuned):
+    response = reader.client.get("/api/v1/prompts/faq/finetune-export?split=train")
+    assert response.status_code == 200
+    lines = [json.loads(line) for line in response.content.decode().splitlines()]
+    validation = [
+        json.loads(line)
+        for line in reader.client.get("/api/v1/prompts/faq/finetune-export?split=validation").content.decode().splitlines()
+    ]
+    assert len(lines) + len(validation) == 500
+    assert 20 <= len(validation) <= 80  # about one in ten, chosen by content hash
+    first = lines[0]["messages"]
+    assert [m["role"] for m in first] == ["system", "user", "assistant"]
+    assert first[0]["content"] == "Answer support questions."
+    assert json.loads(first[1]["content"])["q"].startswith("question ")
+    stats = reader.client.get("/api/v1/prompts/faq/finetune-export/stats").json()
+    assert stats["train"]["examples"] == len(lines)
+    assert stats["epochs"] == 3
+    assert stats["training_tokens"] == stats["train"]["tokens"] * 3
+    assert stats["estimated_training_cost"] == "0.00"
