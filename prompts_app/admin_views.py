@@ -25,6 +25,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape, format_html
 
 from promptledger import rendering
@@ -32,7 +33,7 @@ from promptledger.rendering import RenderError
 from prompts_app import forms as f
 from prompts_app import evals, selectors, services
 from prompts_app.errors import DomainError, NotFound
-from prompts_app.models import EvalRun, Label, Prompt, PromptVersion
+from prompts_app.models import EvalRun, EvalSuite, Label, Prompt, PromptVersion
 
 # --- shared helpers ----------------------------------------------------------
 
@@ -335,7 +336,7 @@ def prompt_page_context(model_admin, request, prompt: Prompt, versions: list[Pro
                 "url": _version_url(version),
                 "labels": sorted(label.name for label in version.labels.all()),
                 "eval": eval_badge(latest_run),
-                "cost": cost_per_call(costed_run),
+                "cost": cost_per_call(static_of(costed_run)),
                 "diff_url": (
                     admin_url(model_admin, "diff", prompt.pk) + f"?from={previous.number}&to={version.number}"
                     if previous else None
@@ -801,3 +802,556 @@ def _example_error(form, formset, exc: DomainError, positions: list[int]) -> Non
         row.add_error(name if name in row.fields else None, exc.message)
         return
     f.add_service_error(form, exc, f.EXAMPLE_ERROR_FIELDS)
+
+
+# --- evals: figures as a person reads them -------------------------------------------
+# The run's summary holds exact decimal strings (see evals.static_checks and
+# evals._model_summary); these only write them out with their units.
+
+
+def _decimal(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _plain(number: Decimal, min_places: int = 0) -> str:
+    """|number| written out in full: no exponent, no trailing zeros past
+    `min_places`, thousands separated."""
+    whole, _, fraction = format(abs(number).normalize(), "f").partition(".")
+    fraction = fraction.ljust(min_places, "0")
+    whole = f"{int(whole):,}"
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def _sign(number: Decimal) -> str:
+    return "+" if number > 0 else "-" if number < 0 else "±"
+
+
+def money(value) -> str | None:
+    """Dollars at full precision: '0.0004630000' → '$0.000463', '1.5' → '$1.50'."""
+    number = _decimal(value)
+    if number is None:
+        return None
+    return ("-" if number < 0 else "") + "$" + _plain(number, 2)
+
+
+def signed_money(value) -> str | None:
+    number = _decimal(value)
+    return None if number is None else f"{_sign(number)}${_plain(number, 2)}"
+
+
+def token_count(value, *, signed: bool = False) -> str | None:
+    number = _decimal(value)
+    if number is None:
+        return None
+    return f"{_sign(number) if signed else ''}{_plain(number, 2)} tokens"
+
+
+def percent(rate) -> str | None:
+    """A rate from the summary ('0.7500') as a percentage ('75%')."""
+    number = _decimal(rate)
+    return None if number is None else f"{_plain(number * 100)}%"
+
+
+def milliseconds(value) -> str | None:
+    return None if value is None else f"{int(value):,} ms"
+
+
+def _seconds(start, end) -> str | None:
+    if start is None or end is None:
+        return None
+    return f"{(end - start).total_seconds():,.1f} s"
+
+
+def _local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+# --- evals: runs as badges, panels and comparisons -------------------------------------
+
+STATUS_HINTS = {
+    EvalRun.QUEUED: "waiting for a worker",
+    EvalRun.RUNNING: "in progress",
+    EvalRun.PASSED: "every case rendered and passed",
+    EvalRun.FAILED: "a case failed an assertion or did not render",
+    EvalRun.ERROR: "the provider or the run itself failed",
+}
+COMPARE_MODES = {"production": "production", "previous": "previous version"}
+
+
+def eval_run_url(run: EvalRun) -> str:
+    return reverse("admin:prompts_app_evalrun_change", args=[run.pk])
+
+
+def eval_runs_url(prompt: Prompt) -> str:
+    return reverse("admin:prompts_app_evalrun_changelist") + f"?prompt_version__prompt__id__exact={prompt.pk}"
+
+
+def eval_suite_url(prompt: Prompt) -> str:
+    """The prompt's suite, or the page that makes one for it."""
+    try:
+        suite = prompt.eval_suite
+    except EvalSuite.DoesNotExist:
+        return reverse("admin:prompts_app_evalsuite_add") + f"?prompt={prompt.pk}"
+    return reverse("admin:prompts_app_evalsuite_change", args=[suite.pk])
+
+
+def can_rerun(request) -> bool:
+    # A re-run is asked for on a prompt's behalf: whoever may edit the prompt may ask.
+    return request.user.has_perm("prompts_app.change_prompt")
+
+
+def static_of(run: EvalRun | None) -> dict | None:
+    return (run.summary or {}).get("static") if run is not None else None
+
+
+def eval_badge(run: EvalRun | None) -> dict | None:
+    """A run as a coloured status badge linking to its page."""
+    if run is None:
+        return None
+    title = f"Run #{run.pk} ({run.trigger}, {_local(run.created_at)}): {run.status} — {STATUS_HINTS.get(run.status, '')}"
+    rate = percent(((run.summary or {}).get("model") or {}).get("pass_rate"))
+    if rate is not None:
+        title += f"; pass rate {rate}"
+    return {"run": run, "status": run.status, "url": eval_run_url(run), "title": title}
+
+
+def runs_by_version(prompt: Prompt) -> dict[int, tuple[EvalRun, EvalRun | None]]:
+    """Per version id: its latest run, and its latest run that has static checks
+    (a queued run has none yet, so the cost shown is the last one computed)."""
+    found: dict[int, tuple[EvalRun, EvalRun | None]] = {}
+    for run in selectors.eval_run_list(prompt=prompt).defer("cases"):  # newest first
+        latest, costed = found.get(run.prompt_version_id, (run, None))
+        if costed is None and "static" in (run.summary or {}):
+            costed = run
+        found[run.prompt_version_id] = (latest, costed)
+    return found
+
+
+def cost_per_call(static: dict | None) -> dict | None:
+    """The static checks' estimated cost per call with its unit, or why there is none."""
+    if not static:
+        return None
+    model = static.get("model")
+    cost = money(static.get("est_cost_per_call"))
+    if cost is not None:
+        return {
+            "text": f"{cost} / call",
+            "estimated": True,
+            "title": f"{model}: mean input tokens of the suite's cases at the input price, plus the "
+            "expected outputs' tokens at the output price (per 1M-token list prices in force).",
+        }
+    if not model:
+        text, title = "no model", "Name a model in the version's model config, or give the eval suite a provider."
+    elif not static.get("priced"):
+        text, title = "not priced", f"{model} has no price in this project's price sheet: add one under Model prices."
+    else:
+        text, title = "no case rendered", "No eval case rendered, so there are no tokens to price."
+    return {"text": text, "estimated": False, "title": title}
+
+
+def _static_view(static: dict) -> dict:
+    compared = []
+    for name, missing in (("previous", "no previous version"), ("production", "no production label")):
+        other = (static.get("compared") or {}).get(name)
+        if other is None:
+            compared.append({"name": name, "missing": missing})
+            continue
+        compared.append(
+            {
+                "name": name,
+                "version": other["version"],
+                "cost": money(other.get("est_cost_per_call")),
+                "tokens": token_count(other.get("avg_input_tokens")),
+                "delta_cost": signed_money(other.get("delta_est_cost_per_call")),
+                "delta_tokens": token_count(other.get("delta_avg_input_tokens"), signed=True),
+            }
+        )
+    cases = static.get("cases") or []
+    return {
+        "model": static.get("model"),
+        "cases_rendered": static.get("cases_rendered", 0),
+        "cases_total": len(cases),
+        "failures": [case for case in cases if not case.get("renders")],
+        "avg_input_tokens": token_count(static.get("avg_input_tokens")),
+        "cost": cost_per_call(static),
+        "compared": compared,
+    }
+
+
+def _model_view(model: dict) -> dict:
+    return {
+        "calls": model.get("calls", 0),
+        "passed": model.get("passed", 0),
+        "failed": model.get("failed", 0),
+        "errors": model.get("errors", 0),
+        "pass_rate": percent(model.get("pass_rate")),
+        "median_latency": milliseconds(model.get("median_latency_ms")),
+        "total_cost": money(model.get("total_cost")),
+        "avg_input_tokens": token_count(model.get("avg_input_tokens")),
+        "avg_output_tokens": token_count(model.get("avg_output_tokens")),
+        "cases": [
+            {
+                "name": case["name"],
+                "runs": case.get("runs", 0),
+                "passed": case.get("passed", 0),
+                "pass_rate": percent(case.get("pass_rate")),
+                "format_adherence": percent(case.get("format_adherence")),
+                "distinct_outputs": case.get("distinct_outputs"),
+            }
+            for case in model.get("cases") or []
+        ],
+    }
+
+
+OUTPUT_PREVIEW_CHARS = 80
+
+
+def _result_view(result) -> dict:
+    output = result.output or ""
+    first_line = output.split("\n", 1)[0]
+    preview = first_line[:OUTPUT_PREVIEW_CHARS]
+    return {
+        "case": result.case_name,
+        "repeat": result.repeat_index + 1,
+        "status": result.status,
+        "output": output,
+        "preview": preview,
+        "truncated": preview != output,
+        "latency": milliseconds(result.latency_ms),
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost": money(result.cost),
+        "assertions": result.assertions or [],
+        "error": result.error,
+    }
+
+
+def run_panel(run: EvalRun) -> dict:
+    """One run's summary and results, ready for the template."""
+    summary = run.summary or {}
+    order = {case["name"]: index for index, case in enumerate(run.cases or [])}
+    results = sorted(
+        run.results.all(), key=lambda r: (order.get(r.case_name, len(order)), r.case_name, r.repeat_index)
+    )
+    version = run.prompt_version
+    provider = run.provider or {}
+    return {
+        "run": run,
+        "badge": eval_badge(run),
+        "url": eval_run_url(run),
+        "version": version,
+        "version_url": _version_url(version),
+        "who": run.requested_by or "—",
+        "created": run.created_at,
+        "started": run.started_at,
+        "finished": run.finished_at,
+        "duration": _seconds(run.started_at, run.finished_at),
+        "provider": f"{provider.get('name')} ({provider.get('model')})" if provider else None,
+        "case_count": len(run.cases or []),
+        "repeats": run.repeats,
+        "static": _static_view(summary["static"]) if summary.get("static") else None,
+        "model": _model_view(summary["model"]) if summary.get("model") else None,
+        "results_in": len(results),
+        "results_expected": run.expected_result_count,
+        "results": [_result_view(result) for result in results],
+        "note": summary.get("note"),
+    }
+
+
+def _latest_finished_run(version: PromptVersion, *, besides: EvalRun) -> EvalRun | None:
+    return (
+        selectors.eval_run_list(prompt=version.prompt, version=version.number)
+        .filter(status__in=EvalRun.TERMINAL)
+        .exclude(pk=besides.pk)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor: str = "") -> dict:
+    """`run` beside the latest finished run of the production version (or of the
+    previous version), or a sentence saying why there is none."""
+    version = run.prompt_version
+    prompt = version.prompt
+    mode = compare if compare in COMPARE_MODES else "production"
+    other = None
+    if mode == "production":
+        label = next((label for label in selectors.label_list(prompt=prompt) if label.name == Label.PRODUCTION), None)
+        other = label.version if label is not None else None
+        missing = ("No production label yet, so there is no production run to compare with. "
+                   "Promote a version to production to see its results here.")
+        heading = "Production"
+    else:
+        if version.number > 1:
+            try:
+                other = selectors.prompt_version_get(prompt=prompt, number=version.number - 1)
+            except NotFound:
+                other = None
+        missing = f"v{version.number} is the first version: there is no previous version to compare with."
+        heading = "Previous version"
+    other_run = _latest_finished_run(other, besides=run) if other is not None else None
+    if other is not None and other_run is None:
+        if other.pk == version.pk:
+            missing = (f"v{other.number} is the production version itself, and it has no other "
+                       "finished eval run to compare with.")
+        else:
+            missing = f"{heading} (v{other.number}) has no finished eval run yet."
+            pending = selectors.eval_run_latest(version=other)
+            if pending is not None and not pending.is_finished:
+                missing = missing[:-1] + f": run #{pending.pk} is {pending.status}."
+    return {
+        "mode": mode,
+        "heading": heading,
+        "other_version": other,
+        "other_version_url": _version_url(other) if other is not None else None,
+        "this": run_panel(run),
+        "other": run_panel(other_run) if other_run is not None else None,
+        "missing": None if other_run is not None else missing,
+        "switch": [
+            {"label": label, "url": f"{page_url}?compare={name}{anchor}", "active": name == mode}
+            for name, label in COMPARE_MODES.items()
+        ],
+    }
+
+
+def version_eval_context(request, version: PromptVersion) -> dict:
+    """The eval section of the version page: the latest run beside production's."""
+    run = selectors.eval_run_latest(version=version)
+    history = selectors.eval_run_list(prompt=version.prompt, version=version.number).defer("cases")[:20]
+    return {
+        "eval_badge": eval_badge(run),
+        "eval_compare": (
+            eval_comparison(run, compare=request.GET.get("compare"), page_url=_version_url(version), anchor="#evals")
+            if run is not None else None
+        ),
+        "eval_history": [eval_badge(r) for r in history],
+        "eval_suite_url": eval_suite_url(version.prompt),
+        "eval_runs_url": eval_runs_url(version.prompt),
+        "rerun_url": reverse("admin:prompts_app_promptversion_rerun", args=[version.pk]),
+        "can_rerun": can_rerun(request),
+    }
+
+
+def eval_run_page(model_admin, request, object_id):
+    """The run page: who asked, when, the summary and every result, beside production's."""
+    run, missing = _get_or_404(model_admin, request, object_id)
+    if missing:
+        return missing
+    _require(model_admin.has_view_permission(request, run))
+    version = run.prompt_version
+    prompt = version.prompt
+    page_url = eval_run_url(run)
+    context = _page_context(
+        model_admin, request, title=f"Eval run #{run.pk} of {prompt.name} v{version.number}", obj=run,
+        run=run, change_url=page_url,
+        compare=eval_comparison(run, compare=request.GET.get("compare"), page_url=page_url),
+        version=version, version_url=_version_url(version),
+        prompt_url=reverse("admin:prompts_app_prompt_change", args=[prompt.pk]),
+        suite_url=eval_suite_url(prompt), runs_url=eval_runs_url(prompt),
+        rerun_url=reverse("admin:prompts_app_promptversion_rerun", args=[version.pk]),
+        can_rerun=can_rerun(request),
+        provider_json=json.dumps(run.provider, indent=2, ensure_ascii=False) if run.provider else None,
+        cases_json=json.dumps(run.cases, indent=2, ensure_ascii=False),
+    )
+    return TemplateResponse(request, "admin/prompts_app/evalrun/run.html", context)
+
+
+def version_rerun(model_admin, request, object_id):
+    """POST only: a manual run of the version with the suite as it is now."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    version, missing = _get_or_404(model_admin, request, object_id)
+    if missing:
+        return missing
+    _require(can_rerun(request))
+    run = evals.eval_run_request(version=version, requested_by=request.user.get_username())
+    model_admin.log_addition(request, run, [{"added": {}}])
+    messages.success(
+        request,
+        f"Queued eval run #{run.pk} of {version.prompt.name} v{version.number}. A worker picks it up "
+        "in a moment: reload this page to follow it.",
+    )
+    return HttpResponseRedirect(eval_run_url(run))
+
+
+# --- eval suites ----------------------------------------------------------------------
+
+
+def _suite_cases(suite: EvalSuite) -> list[dict[str, Any]]:
+    return [case.as_snapshot() for case in suite.cases.all()]
+
+
+def _case_row_initial(case: dict[str, Any]) -> dict[str, Any]:
+    # One line of JSON per value (and per assertion) reads best in a small row textarea.
+    assertions = case["assertions"]
+    return {
+        "name": case["name"],
+        "variables": json.dumps(case["variables"], ensure_ascii=False) if case["variables"] else "",
+        "expected_output": case["expected_output"],
+        "assertions": (
+            "[\n" + ",\n".join("  " + json.dumps(a, ensure_ascii=False) for a in assertions) + "\n]"
+            if assertions else ""
+        ),
+    }
+
+
+def eval_suite_add(model_admin, request):
+    _require(model_admin.has_add_permission(request))
+    wanted = request.GET.get("prompt") or ""
+    if request.method == "GET" and wanted.isdigit():
+        existing = EvalSuite.objects.filter(prompt_id=int(wanted)).first()
+        if existing is not None:
+            return HttpResponseRedirect(admin_url(model_admin, "change", existing.pk))
+    form = f.EvalSuiteAddForm(request.POST or None, initial={"prompt": wanted or None, "repeats": 1})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        provider = data.get("provider")
+        try:
+            suite = evals.eval_suite_update(
+                prompt=data["prompt"], repeats=data["repeats"], provider=provider.name if provider else ""
+            )
+        except DomainError as exc:
+            f.add_service_error(form, exc, f.EVAL_SUITE_ERROR_FIELDS)
+        else:
+            model_admin.log_addition(request, suite, [{"added": {}}])
+            messages.success(request, f"Created the eval suite of {suite.prompt}. Add its cases below.")
+            return HttpResponseRedirect(admin_url(model_admin, "change", suite.pk))
+    fieldsets = [(None, {"fields": ["prompt", "provider", "repeats"],
+                         "description": "One suite per prompt; its cases are added on the next page."})]
+    return render_form_page(model_admin, request, form=form, fieldsets=fieldsets, title="Add eval suite",
+                            extra_context={"show_save_and_continue": False})
+
+
+def eval_suite_change(model_admin, request, object_id):
+    """Edit a suite's settings and cases; evals.eval_suite_update checks and
+    stores them all at once, so a bad assertion stores nothing."""
+    suite, missing = _get_or_404(model_admin, request, object_id)
+    if missing:
+        return missing
+    can_change = model_admin.has_change_permission(request, suite)
+    _require(can_change if request.method == "POST" else model_admin.has_view_or_change_permission(request, suite))
+    prompt = suite.prompt
+    current = _suite_cases(suite)
+    mode = request.POST.get("mode") or request.GET.get("mode")
+    if mode not in ("rows", "json"):
+        mode = "rows" if len(current) <= MAX_ROWS else "json"
+    rows_allowed = len(current) + f.EvalCaseRowFormSet.extra <= f.EvalCaseRowFormSet.max_num
+    if mode == "rows" and not rows_allowed:
+        mode = "json"
+
+    form = f.EvalSuiteForm(
+        request.POST or None,
+        project=prompt.project,
+        initial={"provider": suite.provider_id, "repeats": suite.repeats, "cases_json": f.as_json_text(current)},
+    )
+    formset = None
+    if mode == "rows":
+        formset = f.EvalCaseRowFormSet(
+            request.POST or None, prefix="case", initial=[_case_row_initial(c) for c in current]
+        )
+    if request.method == "POST":
+        cases, positions = None, []
+        if mode == "json":
+            if form.is_valid():
+                if form.cleaned_data.get("cases_json") is None:
+                    form.add_error("cases_json", "Give the cases as a JSON list ([] for none).")
+                else:
+                    cases = form.cleaned_data["cases_json"]
+                    positions = list(range(len(cases)))
+        elif form.is_valid() and formset.is_valid():
+            cases = []
+            deleted = {id(row) for row in formset.deleted_forms}
+            for index, row in enumerate(formset.forms):
+                if index >= formset.initial_form_count() and not row.has_changed():
+                    continue  # an untouched blank row
+                if id(row) in deleted:
+                    continue
+                cases.append(row.case())
+                positions.append(index)
+        if cases is not None:
+            saved = _eval_suite_save(model_admin, request, suite, form, formset, cases, positions, current)
+            if saved is not None:
+                return saved
+
+    fieldsets = [("Settings", {"fields": ["provider", "repeats"] + (["cases_json"] if mode == "json" else [])})]
+    change_url = admin_url(model_admin, "change", suite.pk)
+    runs = list(selectors.eval_run_list(prompt=prompt).defer("cases")[:10])
+    extra = {
+        "mode": mode,
+        "formset": formset,
+        "case_count": len(current),
+        "rows_url": change_url + "?mode=rows",
+        "json_url": change_url + "?mode=json",
+        "rows_allowed": rows_allowed,
+        "assertion_help": f.ASSERTION_HELP,
+        "prompt_url": reverse("admin:prompts_app_prompt_change", args=[prompt.pk]),
+        "recent_runs": [eval_badge(run) for run in runs],
+        "runs_url": eval_runs_url(prompt),
+        "can_rerun": can_change and can_rerun(request),
+    }
+    title = f"Edit eval suite of {prompt.name}" if can_change else f"View eval suite of {prompt.name}"
+    return render_form_page(
+        model_admin, request, form=form, fieldsets=fieldsets, obj=suite, title=title,
+        formsets=[formset] if formset is not None else [], extra_context=extra,
+    )
+
+
+def _eval_suite_save(model_admin, request, suite, form, formset, cases, positions, current):
+    prompt = suite.prompt
+    provider = form.cleaned_data.get("provider")
+    repeats = form.cleaned_data.get("repeats")
+    rerun = "_rerun" in request.POST
+    unchanged = cases == current and repeats == suite.repeats and (provider.pk if provider else None) == suite.provider_id
+    if unchanged and not rerun:
+        messages.info(request, "No changes: nothing was saved.")
+        return _after_save(model_admin, request, suite)
+    run = latest = None
+    try:
+        with transaction.atomic():
+            if not unchanged:
+                evals.eval_suite_update(
+                    prompt=prompt, cases=cases, repeats=repeats, provider=provider.name if provider else ""
+                )
+            if rerun:
+                latest = selectors.prompt_version_list(prompt=prompt).first()
+                if latest is not None:
+                    run = evals.eval_run_request(version=latest, requested_by=request.user.get_username())
+    except DomainError as exc:
+        suite.refresh_from_db()  # the rollback undid the row; drop what the service set in memory
+        _case_error(form, formset, exc, positions)
+        return None
+    if not unchanged:
+        count = len(cases)
+        summary = (f"Eval suite of {prompt}: {count} case{'s' if count != 1 else ''}, "
+                   f"provider {provider.name if provider else 'none (static checks only)'}, "
+                   f"{repeats} repeat{'s' if repeats != 1 else ''}.")
+        model_admin.log_change(request, suite, summary)
+        messages.success(request, summary + " New versions are evaluated with it; re-run a version to apply it now.")
+    if run is not None:
+        messages.success(request, f"Queued eval run #{run.pk} of {prompt.name} v{latest.number}.")
+        return HttpResponseRedirect(eval_run_url(run))
+    if rerun:
+        messages.warning(request, f"{prompt} has no versions yet: there is nothing to run.")
+    return _after_save(model_admin, request, suite)
+
+
+_CASE_FIELD = re.compile(r"^cases\[(\d+)\](?:\.(\w+))?")
+
+
+def _case_error(form, formset, exc: DomainError, positions: list[int]) -> None:
+    """Put a service error about cases[i]… on the row the person sees."""
+    match = _CASE_FIELD.match(exc.field or "")
+    if formset is not None and match and int(match.group(1)) < len(positions):
+        row = formset.forms[positions[int(match.group(1))]]
+        name = match.group(2)
+        row.add_error(name if name in row.fields else None, exc.message)
+        return
+    field_map = dict(f.EVAL_SUITE_ERROR_FIELDS)
+    if formset is not None:
+        field_map.pop("cases")  # the JSON field is not on the page in rows mode
+    f.add_service_error(form, exc, field_map)

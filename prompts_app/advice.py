@@ -67,7 +67,7 @@ def static_tokens(version: PromptVersion) -> dict:
     if version.prompt.kind == Prompt.KIND_CHAT:
         pairs = []
         for example in examples:
-            user = example["input"] if isinstance(example["input"], str) else str(example["input"])
+            user = finetune.example_user_message(version.prompt, version, example["input"])
             pairs += [{"role": "user", "content": user}, {"role": "assistant", "content": example["output"]}]
         example_tokens = count_message_tokens(pairs) - 3 if pairs else 0  # no reply priming
     else:

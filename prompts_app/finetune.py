@@ -35,24 +35,26 @@ def approved_examples(version: PromptVersion | None) -> list[Example]:
     return list(version.example_set_version.examples.filter(approved=True).order_by("position"))
 
 
-def _user_message(prompt: Prompt, version: PromptVersion, example: Example) -> str:
-    if isinstance(example.input, str):
-        return example.input
+def example_user_message(prompt: Prompt, version: PromptVersion, example_input) -> str:
+    """The user turn of an example, as the renderer builds it for chat prompts:
+    a string input as-is, an object through the first user template."""
+    if isinstance(example_input, str):
+        return example_input
     if prompt.kind == Prompt.KIND_CHAT:
         user_template = next((m["content"] for m in version.messages or [] if m["role"] == "user"), None)
         if user_template is not None:
             try:
-                return rendering.render("text", user_template, example.input)
+                return rendering.render("text", user_template, example_input)
             except rendering.RenderError:
                 pass
-    return json.dumps(example.input, ensure_ascii=False, sort_keys=True)
+    return json.dumps(example_input, ensure_ascii=False, sort_keys=True)
 
 
 def training_conversation(prompt: Prompt, version: PromptVersion, example: Example) -> dict:
     messages = []
     if prompt.description.strip():
         messages.append({"role": "system", "content": prompt.description.strip()})
-    messages.append({"role": "user", "content": _user_message(prompt, version, example)})
+    messages.append({"role": "user", "content": example_user_message(prompt, version, example.input)})
     messages.append({"role": "assistant", "content": example.output})
     return {"messages": messages}
 

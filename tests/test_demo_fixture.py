@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
@@ -156,7 +157,7 @@ def test_demo_setup_twice_loads_once_and_leaves_existing_rows_alone(db):
     assert "loaded 3 prompts" in first
     assert "nothing loaded" in second
     demo = Project.objects.get(name="demo")
-    assert Prompt.objects.filter(project=demo).count() == 3
+    assert Prompt.objects.filter(project=demo).count() == 4  # the fixture's 3 + the generated ticket-triage
     assert PromptVersion.objects.filter(prompt__project=demo).count() == sum(
         p.latest_version_number for p in Prompt.objects.filter(project=demo)
     )
@@ -190,7 +191,26 @@ def test_demo_shows_eval_results_for_every_fixture_version(celery_worker):
             break
         time.sleep(0.2)
     runs = {(r.prompt_version.prompt.name, r.prompt_version.number): r for r in EvalRun.objects.select_related("prompt_version__prompt")}
-    assert len(runs) == versions.count() == 9
+    assert len(runs) == versions.count() == 10  # 9 fixture versions + the generated ticket-triage v1
     assert {r.status for r in runs.values()} == {EvalRun.PASSED}
     production = runs[("support-reply", 3)].summary["static"]
     assert production["render_failures"] == 0 and production["est_cost_per_call"] is not None
+
+
+@pytest.mark.django_db
+def test_demo_has_a_prompt_that_should_fine_tune_and_its_alert():
+    from prompts_app import advice
+    from prompts_app.models import Alert, Prompt
+
+    call_command("demo_setup", stdout=StringIO())
+    triage = Prompt.objects.get(project__name="demo", name="ticket-triage")
+    result = advice.prompt_advice(prompt=triage)
+    assert result["verdict"] == "fine_tune"
+    assert result["inputs"]["approved_examples"] == 600
+    assert Decimal(result["figures"]["monthly_savings"]) > 0
+    others = Prompt.objects.filter(project__name="demo").exclude(name="ticket-triage")
+    assert {advice.prompt_advice(prompt=p)["verdict"] for p in others} == {"keep_prompting"}
+    assert list(Alert.objects.values_list("prompt__name", "kind")) == [("ticket-triage", Alert.KIND_FINE_TUNE)]
+    # Running it again adds no usage twice and raises no second alert.
+    call_command("demo_setup", stdout=StringIO())
+    assert Alert.objects.count() == 1

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from prompts_app import cache as resolve_cache
-from prompts_app import evals, services
+from prompts_app import advice, demo, evals, services
 from prompts_app.management.commands.load_eval_cases import read_cases
 from prompts_app.pricing import price_sheet_seed
 from prompts_app.models import (
@@ -170,6 +170,14 @@ class Command(BaseCommand):
             f"    {queued} eval run(s) queued for versions without one "
             "(the worker started by scripts/demo runs them)"
         )
+
+        self.step("generating demo usage and fine-tuning advice")
+        if demo.triage_prompt_create(project) is not None:
+            self.stdout.write("    added 'ticket-triage' (600 approved labelled examples): the fine-tuning candidate")
+        rows = demo.usage_generate(project)
+        self.stdout.write(f"    {rows} daily usage rollup(s) written for the last 60 days")
+        report = advice.advice_pass_all()
+        self.stdout.write(f"    advice evaluated for {report['prompts']} prompt(s), {report['alerts']} new alert(s)")
 
         self.step("checking the admin login")
         User = get_user_model()
