@@ -67,6 +67,10 @@ def resolve_path(name: str) -> str:
     return f"/api/v1/prompts/{quote(name, safe='')}/resolve"
 
 
+def versions_path(name: str) -> str:
+    return f"/api/v1/prompts/{quote(name, safe='')}/versions/"
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:

@@ -16,6 +16,7 @@ from promptledger._base import (
     raise_for_response,
     resolve_path,
     transport_error,
+    versions_path,
 )
 from promptledger._cache import Entry, Key, selector
 from promptledger.errors import PromptLedgerError
@@ -270,10 +271,8 @@ class PromptLedger(BaseClient):
 
     def create_version_raw(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a version body as is (the keys of ``POST .../versions/``)."""
-        from urllib.parse import quote
-
         try:
-            response = self._http.post(f"/api/v1/prompts/{quote(name, safe='')}/versions/", json=body)
+            response = self._http.post(versions_path(name), json=body)
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.base_url) from exc
         raise_for_response(response)

@@ -4,27 +4,41 @@ ModelAdmins here only list, display and route: every write goes through a
 service (see `admin_views.py` for the pages that call them). Versions, labels
 and their history are read-only here — a prompt changes by saving its page,
 which creates the next version; a label moves through the promote page.
+Eval runs and their results are read-only too: a run is asked for with the
+"Re-run evals" button, and its suite is edited through evals.eval_suite_update.
+Providers and prices are plain configuration rows, edited with model forms.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.db.models import Count, Prefetch
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from prompts_app import admin_views, services
+from prompts_app import forms as f
 from prompts_app.models import (
     ApiKey,
+    EvalCaseResult,
+    EvalRun,
+    EvalSuite,
     Example,
     ExampleSet,
     ExampleSetVersion,
     Label,
     LabelMove,
+    ModelPrice,
     Project,
     Prompt,
     PromptVersion,
+    Provider,
+    UsageEvent,
 )
 
 admin.site.site_header = "PromptLedger"
@@ -192,9 +206,24 @@ class PromptAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
         return ", ".join(obj.tags or []) or "—"
 
 
+def _status_badge(badge: dict | None) -> str:
+    if badge is None:
+        return "—"
+    return format_html('<a class="pl-status pl-status-{}" href="{}" title="{}">{}</a>',
+                       badge["status"], badge["url"], badge["title"], badge["status"])
+
+
+def _cost_display(cost: dict | None) -> str:
+    if cost is None:
+        return "—"
+    css = "pl-cost" if cost["estimated"] else "pl-cost pl-cost-missing"
+    return format_html('<span class="{}" title="{}">{}</span>', css, cost["title"], cost["text"])
+
+
 @admin.register(PromptVersion)
 class PromptVersionAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "project_display", "number", "author", "created_at", "message", "labels_display"]
+    list_display = ["__str__", "project_display", "number", "author", "created_at", "message", "labels_display",
+                    "eval_display", "cost_display"]
     list_filter = ["prompt__project", "prompt__kind"]
     search_fields = ["prompt__name", "message", "author"]
     list_select_related = ["prompt__project"]
@@ -204,7 +233,36 @@ class PromptVersionAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("labels")
+        runs = EvalRun.objects.defer("cases").order_by("-created_at", "-id")
+        return super().get_queryset(request).prefetch_related(
+            "labels", Prefetch("eval_runs", queryset=runs, to_attr="runs_newest_first")
+        )
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/rerun-evals/", self.admin_site.admin_view(self.rerun_view),
+                 name="%s_%s_rerun" % info),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        version = self.get_object(request, unquote(object_id))
+        extra = admin_views.version_eval_context(request, version) if version is not None else {}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def rerun_view(self, request, object_id):
+        return admin_views.version_rerun(self, request, object_id)
+
+    @admin.display(description="evals")
+    def eval_display(self, obj):
+        runs = obj.runs_newest_first
+        return _status_badge(admin_views.eval_badge(runs[0] if runs else None))
+
+    @admin.display(description="est. cost / call")
+    def cost_display(self, obj):
+        costed = next((run for run in obj.runs_newest_first if "static" in (run.summary or {})), None)
+        return _cost_display(admin_views.cost_per_call(admin_views.static_of(costed)))
 
     @admin.display(description="project", ordering="prompt__project__name")
     def project_display(self, obj):
@@ -248,7 +306,8 @@ class PromptVersionAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
         links = [(url("change"), "Edit prompt"),
                  (url("preview") + f"?version={obj.number}", "Preview"),
-                 (url("promote") + f"?version={obj.number}", "Promote")]
+                 (url("promote") + f"?version={obj.number}", "Promote"),
+                 ("#evals", "Evals")]
         if obj.number > 1:
             links.insert(1, (url("diff") + f"?from={obj.number - 1}&to={obj.number}",
                              "Diff with previous"))
@@ -352,3 +411,233 @@ class ExampleSetVersionAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="example set")
     def example_set_link(self, obj):
         return _link(_change_url(obj.example_set), obj.example_set)
+
+
+# --- evals: providers, prices, suites, runs ---------------------------------------------
+
+
+@admin.register(Provider)
+class ProviderAdmin(StylesMixin, admin.ModelAdmin):
+    form = f.ProviderForm
+    list_display = ["name", "project", "model", "base_url", "api_key_env_display", "timeout_seconds",
+                    "max_retries", "suite_count"]
+    list_filter = ["project"]
+    search_fields = ["name", "model", "base_url"]
+    list_select_related = ["project"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(suites=Count("evalsuite"))
+
+    def get_readonly_fields(self, request, obj=None):
+        # Suites of this project's prompts use it by name: it stays in its project.
+        return ["project"] if obj is not None else []
+
+    @admin.display(description="API key variable", ordering="api_key_env")
+    def api_key_env_display(self, obj):
+        if not obj.api_key_env:
+            return "— (no authentication)"
+        # Only whether it is set, never the value; the workers' environment may differ.
+        state = "set here" if obj.api_key_env in settings.PROVIDER_API_KEYS else "not set in the web server"
+        return format_html("<code>{}</code> <span class=\"help\">({})</span>", obj.api_key_env, state)
+
+    @admin.display(description="suites", ordering="suites")
+    def suite_count(self, obj):
+        return obj.suites
+
+
+PRICE_CHANGE_HELP = (
+    "A price change should be entered as a new row with a later 'effective from' (use “Enter a price "
+    "change” on an existing row): usage is priced when it is ingested, with the row in force at the "
+    "call's time, and keeps that cost."
+)
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(StylesMixin, admin.ModelAdmin):
+    list_display = ["model", "project", "provider", "effective_from", "input_display", "cached_display",
+                    "output_display", "fine_tuned_display"]
+    list_filter = ["project", "provider"]
+    search_fields = ["model", "provider", "source"]
+    list_select_related = ["project"]
+    date_hierarchy = "effective_from"
+    fieldsets = [
+        (None, {"fields": ["project", "model", "provider", "effective_from"], "description": PRICE_CHANGE_HELP}),
+        ("Prices in $ per 1M tokens", {"fields": ["input_per_1m", "cached_input_per_1m", "output_per_1m"]}),
+        ("Fine-tuned model and training, $ per 1M tokens",
+         {"fields": ["ft_input_per_1m", "ft_cached_input_per_1m", "ft_output_per_1m", "training_per_1m"],
+          "classes": ["collapse"]}),
+        (None, {"fields": ["source"]}),
+    ]
+    PER_1M = "$ per 1M tokens"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        help_texts = {
+            "model": "The model name as clients report it in usage events, e.g. gpt-4o-mini.",
+            "provider": "Optional, e.g. openai.",
+            "effective_from": "The price applies to calls from this moment until the next row's. " + PRICE_CHANGE_HELP,
+            "input_per_1m": self.PER_1M + ".",
+            "cached_input_per_1m": self.PER_1M + ", for input served from the provider's prompt cache. "
+            "Empty: the input price.",
+            "output_per_1m": self.PER_1M + ".",
+            "source": "Where the figures come from (a URL and the date read).",
+        }
+        used = self.usage_priced_with(obj) if obj is not None else 0
+        if used:
+            # Allowed, but the ledger then disagrees with the sheet: say so where the edit happens.
+            warning = (f"Warning: {used:,} usage event{'s were' if used != 1 else ' was'} already priced with this "
+                       "row. Editing it does not re-price them, so the ledger will no longer match this "
+                       "sheet; enter a new row with a later 'effective from' instead.")
+            for name in ("effective_from", "input_per_1m", "cached_input_per_1m", "output_per_1m"):
+                help_texts[name] = warning + " " + help_texts[name]
+        kwargs["help_texts"] = {**help_texts, **kwargs.get("help_texts", {})}
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    @staticmethod
+    def usage_priced_with(obj: ModelPrice) -> int:
+        """Priced usage events that fell in this row's period (until the next row of the model)."""
+        following = (
+            ModelPrice.objects.filter(project_id=obj.project_id, model=obj.model, effective_from__gt=obj.effective_from)
+            .order_by("effective_from").values_list("effective_from", flat=True).first()
+        )
+        events = UsageEvent.objects.filter(
+            project_id=obj.project_id, model=obj.model, priced=True, occurred_at__gte=obj.effective_from
+        )
+        if following is not None:
+            events = events.filter(occurred_at__lt=following)
+        return events.count()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        extra = {}
+        if obj is not None:
+            prefill = {"project": obj.project_id, "model": obj.model, "provider": obj.provider}
+            extra["price_change_url"] = reverse("admin:prompts_app_modelprice_add") + "?" + urlencode(prefill)
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    @admin.display(description="input $/1M", ordering="input_per_1m")
+    def input_display(self, obj):
+        return admin_views.money(obj.input_per_1m)
+
+    @admin.display(description="cached input $/1M")
+    def cached_display(self, obj):
+        return admin_views.money(obj.cached_input_per_1m) or "—"
+
+    @admin.display(description="output $/1M", ordering="output_per_1m")
+    def output_display(self, obj):
+        return admin_views.money(obj.output_per_1m)
+
+    @admin.display(description="fine-tuned in / out / training $/1M")
+    def fine_tuned_display(self, obj):
+        if obj.ft_input_per_1m is None and obj.training_per_1m is None:
+            return "—"
+        return " / ".join(admin_views.money(v) or "—" for v in
+                          (obj.ft_input_per_1m, obj.ft_output_per_1m, obj.training_per_1m))
+
+
+@admin.register(EvalSuite)
+class EvalSuiteAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
+    list_display = ["prompt", "project_display", "provider", "repeats", "case_count"]
+    list_filter = ["prompt__project"]
+    search_fields = ["prompt__name"]
+    list_select_related = ["prompt__project", "provider"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(cases_total=Count("cases"))
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return admin_views.eval_suite_add(self, request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return admin_views.eval_suite_change(self, request, object_id)
+
+    @admin.display(description="project", ordering="prompt__project__name")
+    def project_display(self, obj):
+        return obj.prompt.project
+
+    @admin.display(description="cases", ordering="cases_total")
+    def case_count(self, obj):
+        return obj.cases_total
+
+
+@admin.register(EvalRun)
+class EvalRunAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["run_display", "prompt_display", "version_link", "status_display", "trigger", "requested_by",
+                    "created_at", "finished_at", "pass_rate_display", "cost_display"]
+    list_display_links = ["run_display"]
+    list_filter = ["status", "trigger", "prompt_version__prompt__project",
+                   ("prompt_version__prompt", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["prompt_version__prompt__name", "requested_by"]
+    list_select_related = ["prompt_version__prompt__project"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("cases")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return admin_views.eval_run_page(self, request, object_id)
+
+    @admin.display(description="run", ordering="id")
+    def run_display(self, obj):
+        return f"#{obj.pk}"
+
+    @admin.display(description="prompt", ordering="prompt_version__prompt__name")
+    def prompt_display(self, obj):
+        return obj.prompt_version.prompt
+
+    @admin.display(description="version", ordering="prompt_version__number")
+    def version_link(self, obj):
+        return _link(_change_url(obj.prompt_version), f"v{obj.prompt_version.number}")
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return _status_badge(admin_views.eval_badge(obj))
+
+    @admin.display(description="pass rate")
+    def pass_rate_display(self, obj):
+        return admin_views.percent(((obj.summary or {}).get("model") or {}).get("pass_rate")) or "—"
+
+    @admin.display(description="est. cost / call")
+    def cost_display(self, obj):
+        return _cost_display(admin_views.cost_per_call(admin_views.static_of(obj)))
+
+
+@admin.register(EvalCaseResult)
+class EvalCaseResultAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["run_link", "case_name", "repeat_display", "status_display", "latency_ms", "input_tokens",
+                    "output_tokens", "cost_display"]
+    list_filter = ["status", "run__prompt_version__prompt__project"]
+    search_fields = ["case_name", "output", "run__prompt_version__prompt__name"]
+    list_select_related = ["run__prompt_version__prompt"]
+    fields = ["run_link", "case_name", "repeat_display", "status_display", "latency_ms", "input_tokens",
+              "output_tokens", "cost_display", "output_display", "assertions_display", "error", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description="run", ordering="run_id")
+    def run_link(self, obj):
+        return _link(admin_views.eval_run_url(obj.run), f"#{obj.run_id} ({obj.run.prompt_version})")
+
+    @admin.display(description="repeat", ordering="repeat_index")
+    def repeat_display(self, obj):
+        return obj.repeat_index + 1
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return format_html('<span class="pl-status pl-status-{}">{}</span>', obj.status, obj.status)
+
+    @admin.display(description="cost", ordering="cost")
+    def cost_display(self, obj):
+        return admin_views.money(obj.cost) or "—"
+
+    @admin.display(description="output")
+    def output_display(self, obj):
+        return format_html('<pre class="pl-code-block">{}</pre>', obj.output) if obj.output else "—"
+
+    @admin.display(description="assertions")
+    def assertions_display(self, obj):
+        if not obj.assertions:
+            return "—"
+        return format_html_join(
+            "", '<div class="pl-verdict pl-verdict-{}"><strong>{}</strong> {}: {}</div>',
+            (("pass" if v.get("passed") else "fail", "✓" if v.get("passed") else "✗", v.get("type"),
+              v.get("reason")) for v in obj.assertions),
+        )
