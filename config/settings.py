@@ -172,6 +172,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Exposes the bare baseline endpoint that `manage.py bench` measures against.
+BENCHMARK_ENDPOINTS = env_bool("BENCHMARK_ENDPOINTS", False)
+
 # How long a resolved prompt stays in the cache; label moves and new versions
 # invalidate it at once, so this only bounds memory.
 RESOLVE_CACHE_SECONDS = env_int("RESOLVE_CACHE_SECONDS", 3600)
