@@ -50,10 +50,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and env_bool("REQUIRE_SECRET_KEY", False):
+    if env_bool("HTTPS_ONLY", False):
         raise ImproperlyConfigured("SECRET_KEY is not set: export a long random SECRET_KEY.")
-    # Embedded default only: a fixed key is fine for a local demo, never for production.
-    SECRET_KEY = "insecure-embedded-default-key-set-SECRET_KEY-in-production-0123456789"
+    # Embedded default only; `check --deploy` flags this key as insecure.
+    SECRET_KEY = "django-insecure-embedded-default-set-SECRET_KEY-in-production-0123456789"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -107,6 +107,9 @@ DATABASES = {
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
     )
 }
+# A connection kept across requests is checked before reuse, so a database
+# restart costs no failed request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent writers (web + embedded worker) need WAL and a busy timeout.
     DATABASES["default"]["OPTIONS"] = {
@@ -143,6 +146,23 @@ WHITENOISE_USE_FINDERS = True
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+
+# Failed API-key authentications allowed per client address per minute.
+AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 20)
+
+# Behind a TLS-terminating proxy in production: HTTPS_ONLY=true turns on the
+# secure cookies, HSTS and HTTPS redirect that `check --deploy` asks for.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
+if HTTPS_ONLY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["prompts_app.api.auth.ApiKeyAuthentication"],

@@ -1142,7 +1142,8 @@ def eval_run_page(model_admin, request, object_id):
     run, missing = _get_or_404(model_admin, request, object_id)
     if missing:
         return missing
-    _require(model_admin.has_view_permission(request, run))
+    # Runs are read-only; a re-run posts to the version's own URL.
+    _require(request.method in ("GET", "HEAD") and model_admin.has_view_permission(request, run))
     version = run.prompt_version
     prompt = version.prompt
     page_url = eval_run_url(run)

@@ -8,5 +8,6 @@ class PromptsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from config.celery import ensure_filesystem_broker_folders
+        from prompts_app.api import schema  # noqa: F401 - registers the OpenAPI auth scheme
 
         ensure_filesystem_broker_folders()

@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
 from rest_framework import authentication, exceptions, permissions
 
 from prompts_app.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+
+class AuthFailureThrottle:
+    """Counts failed authentications per client address in the cache; past the
+    limit the address gets 429 for the rest of the window, so keys cannot be
+    guessed at speed. A cache outage never blocks a valid key."""
+
+    def __init__(self, request) -> None:
+        self.key = f"auth-fail:{request.META.get('REMOTE_ADDR', 'unknown')}"
+
+    def check(self) -> None:
+        try:
+            failures = cache.get(self.key, 0)
+        except Exception:  # noqa: BLE001
+            return
+        if failures >= settings.AUTH_FAILURES_PER_MINUTE:
+            raise exceptions.Throttled(
+                wait=60, detail="Too many failed authentications from this address: wait a minute."
+            )
+
+    def record_failure(self) -> None:
+        try:
+            if not cache.add(self.key, 1, timeout=60):
+                cache.incr(self.key)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 class ApiKeyUser:
@@ -32,13 +64,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
+        throttle = AuthFailureThrottle(request)
+        throttle.check()
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
+            throttle.record_failure()
             raise exceptions.AuthenticationFailed(
                 "Send the key as 'Authorization: Bearer <key>'."
             )
         api_key = ApiKey.objects.for_raw_key(raw.strip())
         if api_key is None:
+            throttle.record_failure()
+            # Log the key's first characters only: a key must never reach the logs.
+            logger.info("refused an unknown or revoked API key starting %s", raw.strip()[:6])
             raise exceptions.AuthenticationFailed("This API key is unknown or has been revoked.")
         return ApiKeyUser(api_key), api_key
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -53,6 +54,15 @@ def api_exception_handler(exc, context):
         return error_response(400, "malformed_json", f"The request body is not valid JSON: {exc.detail}")
     if isinstance(exc, Http404):
         return error_response(404, "not_found", "Not found.")
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is restarting or unreachable: nothing was stored, so retrying is safe.
+        logger.warning("database unavailable in %s: %s", context.get("view"), exc)
+        return error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "The database is unavailable for a moment; nothing was stored. Retry shortly.",
+            headers={"Retry-After": "1"},
+        )
     response = exception_handler(exc, context)
     if response is not None:
         code = getattr(exc, "default_code", "error")

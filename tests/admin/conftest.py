@@ -1,13 +1,17 @@
 """Admin test setup: a text prompt with two versions, a chat prompt, an example
-set, and helpers that post an admin form the way a browser would."""
+set, an eval suite with a provider, and helpers that post an admin form the way
+a browser would and carry an eval run through its real steps without a worker."""
 
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
-from prompts_app import services
-from prompts_app.models import Prompt
+from prompts_app import assertions as checks
+from prompts_app import evals, services
+from prompts_app.models import EvalCaseResult, EvalRun, ModelPrice, Prompt, PromptVersion, Provider
+from prompts_app.pricing import call_cost
+from prompts_app.tokens import count_text_tokens
 from tests.factories import PromptFactory, make_version
 
 V1 = "Hello {{ name }}, welcome to {{ company }}."
@@ -83,3 +87,68 @@ def chat_prompt(acme) -> Prompt:
     make_version(prompt, message="First chat")
     prompt.refresh_from_db()
     return prompt
+
+
+# --- evals ---------------------------------------------------------------------------
+
+CASES = [
+    {"name": "ada", "variables": {"name": "Ada", "company": "Acme"}, "expected_output": "Hello Ada!",
+     "assertions": [{"type": "contains", "value": "Ada"}, {"type": "max_tokens", "value": 20}]},
+    {"name": "json-reply", "variables": {"name": "Bo", "company": "Initech"},
+     "expected_output": '{"greeting": "Hi Bo"}', "assertions": [{"type": "is_json"}]},
+]
+RESULT_INPUT_TOKENS = 20  # what the "provider" reports for every call in these tests
+
+
+@pytest.fixture
+def provider(acme) -> Provider:
+    # Nothing listens there: no test here calls a model.
+    return Provider.objects.create(project=acme, name="fake", base_url="http://127.0.0.1:9/v1",
+                                   model="gpt-4o-mini", api_key_env="FAKE_API_KEY")
+
+
+@pytest.fixture
+def suite(prompt, provider):
+    """greeting's suite: two cases, each run twice against gpt-4o-mini."""
+    return evals.eval_suite_update(prompt=prompt, cases=CASES, repeats=2, provider="fake")
+
+
+def version_of(prompt: Prompt, number: int) -> PromptVersion:
+    return PromptVersion.objects.get(prompt=prompt, number=number)
+
+
+def finished_run(version: PromptVersion, outputs: dict[str, list[str | None]], *,
+                 requested_by: str = "ada") -> EvalRun:
+    """A manual run of the suite as it is now, carried through the real steps
+    (static checks, one result per case and repeat, finalize) with `outputs` as
+    the model's answers per case and repeat (None: the provider failed).
+
+    Repeat r answers in 300 + 100·r ms with RESULT_INPUT_TOKENS input tokens."""
+    run = evals.eval_run_request(version=version, requested_by=requested_by)
+    evals.eval_run_start(run_id=run.pk)
+    price = ModelPrice.objects.in_force(project=version.prompt.project, model=run.provider["model"])
+    for case in run.cases:
+        for repeat, output in enumerate(outputs[case["name"]]):
+            result = EvalCaseResult(run=run, case_name=case["name"], repeat_index=repeat)
+            if output is None:
+                result.status, result.error = EvalCaseResult.ERROR, "provider failed: HTTP 503 after 3 retries"
+            else:
+                verdicts = [checks.check(output, a, case["expected_output"]) for a in case["assertions"]]
+                result.output = output
+                result.latency_ms = 300 + 100 * repeat
+                result.input_tokens = RESULT_INPUT_TOKENS
+                result.output_tokens = count_text_tokens(output)
+                result.cost = call_cost(price, input_tokens=result.input_tokens, output_tokens=result.output_tokens)
+                result.assertions = [v.as_dict() for v in verdicts]
+                result.status = EvalCaseResult.PASSED if all(v.passed for v in verdicts) else EvalCaseResult.FAILED
+            result.save()
+    finished = evals.eval_run_finalize(run_id=run.pk)
+    assert finished.is_finished, "every case needs one output per repeat"
+    return finished
+
+
+GOOD_OUTPUTS = {"ada": ["Hello Ada!", "Hello Ada!"], "json-reply": ['{"greeting": "Hi Bo"}'] * 2}
+MIXED_OUTPUTS = {
+    "ada": ["Hello Ada! How can we help?", "Hi there"],  # the second misses "Ada"
+    "json-reply": ['{"greeting": "Hi Bo"}', "Sure! Here is your JSON."],  # the second is not JSON
+}
