@@ -167,7 +167,9 @@ class BaseClient:
             raise ValueError("The prompt name must be a non-empty string.")
         if label is not None and version is not None:
             raise ValueError("Give either label= or version=, not both.")
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, int) or version < 1
+        ):
             raise ValueError(f"version must be a positive int, not {version!r}.")
         if label is not None and (not isinstance(label, str) or not label):
             raise ValueError("label must be a non-empty string.")
@@ -176,8 +178,14 @@ class BaseClient:
     def _error_retry_delay(self) -> float:
         return max(0.05, min(self.cache_ttl, ERROR_RETRY_SECONDS))
 
-    def _install(self, key: Key, status: int, payload: dict[str, Any] | None, etag: str | None,
-                 old: Entry | None) -> tuple[Entry, dict[str, Any]]:
+    def _install(
+        self,
+        key: Key,
+        status: int,
+        payload: dict[str, Any] | None,
+        etag: str | None,
+        old: Entry | None,
+    ) -> tuple[Entry, dict[str, Any]]:
         """Build and swap in the entry for a 200 or a 304; returns it with the payload
         to write to disk."""
         fetched_at = time.time()
@@ -195,9 +203,9 @@ class BaseClient:
     def _keep_stale(self, key: Key, old: Entry, exc: BaseException) -> None:
         """A refresh failed: keep serving ``old``; try again after a short delay."""
         logger.warning(
-            "promptledger: refreshing prompt %r failed, serving the cached copy (v%s): %s",
+            "promptledger: refreshing prompt %r failed, serving the cached copy (%s): %s",
             key[0],
-            old.prompt.version,
+            "fallback" if old.prompt.is_fallback else f"v{old.prompt.version}",
             exc,
         )
         self._entries[key] = Entry(
@@ -235,7 +243,9 @@ class BaseClient:
         """Forget every cached prompt (the on-disk cache is left as it is)."""
         self._entries.clear()
 
-    def cached_prompt(self, name: str, *, label: str | None = None, version: int | None = None) -> Prompt | None:
+    def cached_prompt(
+        self, name: str, *, label: str | None = None, version: int | None = None
+    ) -> Prompt | None:
         """The cached prompt for this key, fresh or stale, without any request."""
         entry = self._entries.get((name, label, version))
         return entry.prompt if entry is not None else None
@@ -260,7 +270,9 @@ class BaseClient:
         try:
             response = self._usage_http().post("/api/v1/usage", json={"events": batch})
         except httpx.HTTPError as exc:
-            return SendResult(ok=False, retry=True, message=str(transport_error(exc, self.base_url)))
+            return SendResult(
+                ok=False, retry=True, message=str(transport_error(exc, self.base_url))
+            )
         status = response.status_code
         if 200 <= status < 300:
             return SendResult(ok=True, body=_json_or_none(response), status_code=status)
@@ -308,7 +320,8 @@ class BaseClient:
             timestamp=timestamp,
         )
         self._batcher.add(event)
-        return event["event_id"]
+        event_id: str = event["event_id"]
+        return event_id
 
     def log_openai_response(
         self,

@@ -30,7 +30,9 @@ class Entry:
 
     __slots__ = ("prompt", "etag", "expires_at", "fetched_at")
 
-    def __init__(self, prompt: Prompt, etag: str | None, expires_at: float, fetched_at: float) -> None:
+    def __init__(
+        self, prompt: Prompt, etag: str | None, expires_at: float, fetched_at: float
+    ) -> None:
         self.prompt = prompt
         self.etag = etag
         self.expires_at = expires_at  # time.monotonic() deadline

@@ -77,7 +77,10 @@ class AsyncPromptLedger(BaseClient):
             usage_transport=usage_transport,
         )
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, headers=self._headers, timeout=self._timeout, transport=transport
+            base_url=self.base_url,
+            headers=self._headers,
+            timeout=self._timeout,
+            transport=transport,
         )
         self._inflight: dict[Key, asyncio.Task[Prompt]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -98,8 +101,14 @@ class AsyncPromptLedger(BaseClient):
             return entry.prompt
         return await self._get_slow(name, label, version, fallback, entry)
 
-    async def _get_slow(self, name: str, label: str | None, version: int | None,
-                        fallback: Fallback | None, entry: Entry | None) -> Prompt:
+    async def _get_slow(
+        self,
+        name: str,
+        label: str | None,
+        version: int | None,
+        fallback: Fallback | None,
+        entry: Entry | None,
+    ) -> Prompt:
         key = self._key(name, label, version)
         if entry is not None:
             self._start_refresh(key)
@@ -123,7 +132,9 @@ class AsyncPromptLedger(BaseClient):
                 raise
             return self._fallback(key, fallback, exc, cache=True)
 
-    async def refresh(self, name: str, *, label: str | None = None, version: int | None = None) -> Prompt:
+    async def refresh(
+        self, name: str, *, label: str | None = None, version: int | None = None
+    ) -> Prompt:
         """Revalidate now, whatever the TTL; returns the current prompt."""
         key = self._key(name, label, version)
         old = self._entries.get(key)
@@ -132,15 +143,20 @@ class AsyncPromptLedger(BaseClient):
         await self._store(key, payload, entry)
         return entry.prompt
 
-    async def fetch_resolved(self, name: str, *, label: str | None = None,
-                             version: int | None = None) -> dict[str, Any]:
+    async def fetch_resolved(
+        self, name: str, *, label: str | None = None, version: int | None = None
+    ) -> dict[str, Any]:
         """The raw resolve payload from the server (no cache)."""
         key = self._key(name, label, version)
         _, payload, _ = await self._fetch(key, None)
         assert payload is not None
         return payload
 
-    async def _fetch(self, key: Key, etag: str | None) -> tuple[int, dict[str, Any] | None, str | None]:
+    async def _fetch(
+        self, key: Key, etag: str | None
+    ) -> tuple[int, dict[str, Any] | None, str | None]:
+        if self._closed:
+            raise PromptLedgerError("This AsyncPromptLedger client is closed.")
         name, label, version = key
         headers = {"If-None-Match": etag} if etag else None
         try:
@@ -155,7 +171,9 @@ class AsyncPromptLedger(BaseClient):
         try:
             payload = response.json()
         except ValueError as exc:
-            raise PromptLedgerError(f"The server sent a resolve answer that is not JSON: {exc}") from exc
+            raise PromptLedgerError(
+                f"The server sent a resolve answer that is not JSON: {exc}"
+            ) from exc
         return 200, payload, response.headers.get("ETag")
 
     async def _store(self, key: Key, payload: dict[str, Any], entry: Entry) -> None:
@@ -186,7 +204,9 @@ class AsyncPromptLedger(BaseClient):
         try:
             old = self._entries.get(key)
             try:
-                status, payload, etag = await self._fetch(key, old.etag if old is not None else None)
+                status, payload, etag = await self._fetch(
+                    key, old.etag if old is not None else None
+                )
                 entry, payload = self._install(key, status, payload, etag, old)
             except Exception as exc:  # noqa: BLE001 - a failed refresh keeps the stale copy
                 if old is not None:
@@ -227,7 +247,8 @@ class AsyncPromptLedger(BaseClient):
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.base_url) from exc
         raise_for_response(response)
-        return response.json()
+        created: dict[str, Any] = response.json()
+        return created
 
     # ------------------------------------------------------------------ usage / lifecycle
 

@@ -29,7 +29,14 @@ EXIT_USAGE = 2
 TEXT_SUFFIXES = {".txt", ".j2", ".jinja", ".jinja2", ".md", ".tmpl"}
 JSON_SUFFIXES = {".json"}
 YAML_SUFFIXES = {".yaml", ".yml"}
-VERSION_KEYS = {"template", "messages", "variables", "model_config", "example_set_version", "message"}
+VERSION_KEYS = {
+    "template",
+    "messages",
+    "variables",
+    "model_config",
+    "example_set_version",
+    "message",
+}
 
 
 class UsageError(Exception):
@@ -50,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--url", help="server URL (default: $PROMPTLEDGER_URL)")
     parser.add_argument("--api-key", help="API key (default: $PROMPTLEDGER_API_KEY)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (default 10)")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="HTTP timeout in seconds (default 10)"
+    )
     parser.add_argument("--version", action="version", version=f"promptledger {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
@@ -58,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     def selector(sub: argparse.ArgumentParser) -> None:
         group = sub.add_mutually_exclusive_group()
         group.add_argument("--label", help="a label (default: production, else the latest version)")
-        group.add_argument("--version", dest="number", type=int, metavar="N", help="a version number")
+        group.add_argument(
+            "--version", dest="number", type=int, metavar="N", help="a version number"
+        )
 
     get = commands.add_parser("get", help="print the resolved prompt as JSON")
     get.add_argument("name", metavar="NAME")
@@ -85,10 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         help="a variable given as JSON (numbers, lists, objects); K=@FILE reads JSON from FILE",
     )
     render.add_argument(
-        "--vars", metavar="FILE", help="a JSON object of variables ('-' for stdin); --var overrides it"
+        "--vars",
+        metavar="FILE",
+        help="a JSON object of variables ('-' for stdin); --var overrides it",
     )
     render.add_argument(
-        "--json", action="store_true", help="print a JSON object {prompt, version, label, text|messages}"
+        "--json",
+        action="store_true",
+        help="print a JSON object {prompt, version, label, text|messages}",
     )
 
     push = commands.add_parser(
@@ -96,13 +111,15 @@ def _parser() -> argparse.ArgumentParser:
         help="create a new version from a file",
         description=(
             "Create version n+1 of a prompt from FILE: .txt/.j2/.jinja/.md (or '-' for stdin) "
-            "is a text template; .json/.yaml is a list of messages, {\"messages\": [...]}, or a "
+            'is a text template; .json/.yaml is a list of messages, {"messages": [...]}, or a '
             "full version body (template|messages, variables, model_config, "
             "example_set_version, message)."
         ),
     )
     push.add_argument("file", metavar="FILE")
-    push.add_argument("--prompt", required=True, metavar="NAME", help="the prompt to add a version to")
+    push.add_argument(
+        "--prompt", required=True, metavar="NAME", help="the prompt to add a version to"
+    )
     push.add_argument("--message", "-m", help="the commit message")
     return parser
 
@@ -155,7 +172,7 @@ def _variables(args: argparse.Namespace) -> dict[str, Any]:
 def _load_structured(path: str, text: str) -> Any:
     if Path(path).suffix.lower() in YAML_SUFFIXES:
         try:
-            import yaml
+            import yaml  # type: ignore[import-untyped]
         except ImportError as exc:
             raise UsageError("reading YAML needs PyYAML: pip install pyyaml (or use JSON)") from exc
         try:
@@ -180,7 +197,9 @@ def _version_body(path: str, message: str | None) -> dict[str, Any]:
                     f"{', '.join(sorted(VERSION_KEYS))}"
                 )
             if "template" not in data and "messages" not in data:
-                raise UsageError(f"{path} must hold 'template' or 'messages' (or a list of messages)")
+                raise UsageError(
+                    f"{path} must hold 'template' or 'messages' (or a list of messages)"
+                )
             body = dict(data)
         else:
             raise UsageError(f"{path} must hold a list of messages or a version object")
@@ -287,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         err.write(f"promptledger: {exc.message}{where} [HTTP {exc.status_code}, {exc.code}]\n")
         return EXIT_API
     except RenderError as exc:
-        where = exc.details.get("where") if isinstance(exc.details, dict) else None
-        suffix = f" (in {where})" if where else ""
+        part = exc.details.get("where") if isinstance(exc.details, dict) else None
+        suffix = f" (in {part})" if part else ""
         err.write(f"promptledger: render failed: {exc.message}{suffix} [{exc.code}]\n")
         return EXIT_API
     except PromptLedgerError as exc:

@@ -86,7 +86,10 @@ class PromptLedger(BaseClient):
             exit_flush_timeout=exit_flush_timeout,
         )
         self._http = httpx.Client(
-            base_url=self.base_url, headers=self._headers, timeout=self._timeout, transport=transport
+            base_url=self.base_url,
+            headers=self._headers,
+            timeout=self._timeout,
+            transport=transport,
         )
         self._inflight: dict[Key, Future[Prompt]] = {}
 
@@ -111,8 +114,14 @@ class PromptLedger(BaseClient):
             return entry.prompt
         return self._get_slow(name, label, version, fallback, entry)
 
-    def _get_slow(self, name: str, label: str | None, version: int | None,
-                  fallback: Fallback | None, entry: Entry | None) -> Prompt:
+    def _get_slow(
+        self,
+        name: str,
+        label: str | None,
+        version: int | None,
+        fallback: Fallback | None,
+        entry: Entry | None,
+    ) -> Prompt:
         key = self._key(name, label, version)
         if entry is not None:  # stale: serve it, revalidate in the background
             self._start_refresh(key)
@@ -129,7 +138,9 @@ class PromptLedger(BaseClient):
             self._disk.store(key, payload, entry.etag, entry.fetched_at)
         return entry.prompt
 
-    def fetch_resolved(self, name: str, *, label: str | None = None, version: int | None = None) -> dict[str, Any]:
+    def fetch_resolved(
+        self, name: str, *, label: str | None = None, version: int | None = None
+    ) -> dict[str, Any]:
         """The raw resolve payload from the server (no cache)."""
         key = self._key(name, label, version)
         _, payload, _ = self._fetch(key, None)
@@ -137,10 +148,14 @@ class PromptLedger(BaseClient):
         return payload
 
     def _fetch(self, key: Key, etag: str | None) -> tuple[int, dict[str, Any] | None, str | None]:
+        if self._closed:
+            raise PromptLedgerError("This PromptLedger client is closed.")
         name, label, version = key
         headers = {"If-None-Match": etag} if etag else None
         try:
-            response = self._http.get(resolve_path(name), params=selector(label, version), headers=headers)
+            response = self._http.get(
+                resolve_path(name), params=selector(label, version), headers=headers
+            )
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.base_url) from exc
         if response.status_code == 304 and etag:
@@ -149,7 +164,9 @@ class PromptLedger(BaseClient):
         try:
             payload = response.json()
         except ValueError as exc:
-            raise PromptLedgerError(f"The server sent a resolve answer that is not JSON: {exc}") from exc
+            raise PromptLedgerError(
+                f"The server sent a resolve answer that is not JSON: {exc}"
+            ) from exc
         return 200, payload, response.headers.get("ETag")
 
     def _load(self, key: Key, fallback: Fallback | None) -> Prompt:
@@ -190,8 +207,14 @@ class PromptLedger(BaseClient):
         self._finish(key, future, result=prompt)
         return prompt
 
-    def _finish(self, key: Key, future: Future[Prompt], *, result: Prompt | None = None,
-                error: BaseException | None = None) -> None:
+    def _finish(
+        self,
+        key: Key,
+        future: Future[Prompt],
+        *,
+        result: Prompt | None = None,
+        error: BaseException | None = None,
+    ) -> None:
         with self._lock:
             self._inflight.pop(key, None)
         if error is not None:
@@ -276,7 +299,8 @@ class PromptLedger(BaseClient):
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.base_url) from exc
         raise_for_response(response)
-        return response.json()
+        created: dict[str, Any] = response.json()
+        return created
 
     # ------------------------------------------------------------------ usage / lifecycle
 

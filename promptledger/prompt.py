@@ -42,6 +42,7 @@ class Prompt:
         "_payload",
         "_body",
         "_schema",
+        "_examples",
         "_requested_version",
     )
 
@@ -58,6 +59,9 @@ class Prompt:
     content_hash: str
     created_at: str | None
     is_fallback: bool
+    _body: Any
+    _schema: Any
+    _examples: list[dict[str, Any]]
 
     def __init__(self, payload: dict[str, Any], *, is_fallback: bool = False) -> None:
         kind = payload.get("kind")
@@ -82,6 +86,7 @@ class Prompt:
         body = self.messages if kind == rendering.KIND_CHAT else self.template
         self._body = copy.deepcopy(body)
         self._schema = copy.deepcopy(self.variables_schema)
+        self._examples = copy.deepcopy(self.examples)
 
     # ------------------------------------------------------------------ construction
 
@@ -111,7 +116,9 @@ class Prompt:
             kind = rendering.KIND_CHAT
             body = [dict(message) for message in body]
         else:
-            raise TypeError("fallback must be a template string (text) or a list of messages (chat).")
+            raise TypeError(
+                "fallback must be a template string (text) or a list of messages (chat)."
+            )
         payload: dict[str, Any] = {
             "prompt": name,
             "kind": kind,
@@ -132,7 +139,9 @@ class Prompt:
 
     # ------------------------------------------------------------------ use
 
-    def render(self, variables: dict[str, Any] | None = None, /, **kwargs: Any) -> str | list[dict[str, str]]:
+    def render(
+        self, variables: dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> str | list[dict[str, str]]:
         """Render with the given variables (a dict, keyword arguments, or both).
 
         Returns the text (text prompts) or a list of ``{"role", "content"}`` messages
@@ -147,7 +156,7 @@ class Prompt:
                 raise TypeError("render() takes a dict of variables and/or keyword arguments.")
             values = {**variables, **kwargs} if kwargs else variables
         return rendering.render(
-            self.kind, self._body, values, examples=self.examples, schema=self._schema
+            self.kind, self._body, values, examples=self._examples, schema=self._schema
         )
 
     @property
@@ -161,7 +170,8 @@ class Prompt:
     @property
     def body(self) -> str | list[dict[str, str]]:
         """The template (text) or the message list (chat)."""
-        return copy.deepcopy(self._body)
+        body: str | list[dict[str, str]] = copy.deepcopy(self._body)
+        return body
 
     def to_dict(self) -> dict[str, Any]:
         """The resolve payload (a copy)."""

@@ -75,7 +75,7 @@ def _count(name: str, value: Any) -> int:
             raise ValueError(f"{name} must be a whole number, not {value!r}.")
     if not 0 <= value <= MAX_TOKENS:
         raise ValueError(f"{name} must be between 0 and {MAX_TOKENS:,}, not {value}.")
-    return value
+    return int(value)
 
 
 def make_event(
@@ -252,6 +252,7 @@ class UsageBatcher:
         self._due: float | None = None  # when the queued events must be sent by
         self._flush_waiters = 0
         self._closing = False
+        self._finished = False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # interrupts backoff sleeps on close
 
@@ -271,7 +272,7 @@ class UsageBatcher:
     def add(self, event: dict[str, Any]) -> bool:
         """Queue one event; False (and counted as dropped) when the buffer is full."""
         with self._cond:
-            if self._closing and self._thread is None:
+            if self._finished:
                 self._dropped += 1
                 self._warn_dropped_locked(1)
                 return False
@@ -305,12 +306,21 @@ class UsageBatcher:
         )
         self._dropped_unreported = 0
 
-    def _ensure_thread_locked(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(
-                target=self._run, name="promptledger-usage", daemon=True
-            )
-            self._thread.start()
+    def _ensure_thread_locked(self) -> bool:
+        """Start the sender thread if needed; False when no thread can be started
+        (interpreter shutdown): then flush() sends from the calling thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return True
+        if self._closing:
+            return False
+        thread = threading.Thread(target=self._run, name="promptledger-usage", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            self._thread = None
+            return False
+        self._thread = thread
+        return True
 
     def stats(self) -> dict[str, int]:
         with self._cond:
@@ -333,7 +343,13 @@ class UsageBatcher:
         with self._cond:
             if not self._buffer and not self._in_flight:
                 return True
-            self._ensure_thread_locked()
+            if not self._ensure_thread_locked():
+                inline = True
+            else:
+                inline = False
+        if inline:
+            return self._drain_inline(deadline)
+        with self._cond:
             self._flush_waiters += 1
             self._cond.notify_all()
             try:
@@ -359,16 +375,42 @@ class UsageBatcher:
             thread.join(timeout=2.0 if timeout is None else max(0.1, min(timeout, 2.0)))
         with self._cond:
             self._thread = None
+            self._finished = True  # a batch still in flight is counted when it ends
             left = len(self._buffer)
+            pending = left + self._in_flight
             if left:
                 self._buffer.clear()
                 self._dropped += left
+            if pending:
                 logger.warning(
-                    "promptledger: %d usage event(s) could not be sent before close() and "
-                    "were dropped.",
-                    left,
+                    "promptledger: %d usage event(s) could not be sent before close(); "
+                    "they are dropped.",
+                    pending,
                 )
-        return drained and not left
+        return drained and not pending
+
+    def _drain_inline(self, deadline: float | None) -> bool:
+        """Send the queue from the calling thread (no sender thread available)."""
+        while True:
+            with self._cond:
+                if not self._buffer:
+                    return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                n = min(self.batch_size, len(self._buffer))
+                batch = [self._buffer.popleft() for _ in range(n)]
+                self._in_flight = n
+            self._stop.set()  # no backoff sleeps here: one attempt per batch
+            try:
+                delivered = self._deliver(batch)
+            except Exception:  # noqa: BLE001
+                logger.exception("promptledger: unexpected error sending usage")
+                delivered = False
+            with self._cond:
+                self._in_flight = 0
+                if not delivered:
+                    self._buffer.extendleft(reversed(batch))
+                    return False
 
     # ------------------------------------------------------------------ consumer side
 
@@ -402,6 +444,10 @@ class UsageBatcher:
                 requeue = True
             with self._cond:
                 self._in_flight = 0
+                if requeue and self._finished:  # closed meanwhile: nowhere to put it back
+                    self._dropped += len(batch)
+                    self._cond.notify_all()
+                    return
                 if requeue:
                     room = self.max_queue - len(self._buffer)
                     keep = batch[: max(room, 0)]
@@ -416,13 +462,15 @@ class UsageBatcher:
                         # do not spin: wait one interval (or until stopped)
                         self._cond.wait(min(self.flush_interval, 1.0))
                 elif self._buffer:
-                    self._due = min(self._due or float("inf"), time.monotonic() + self.flush_interval)
+                    self._due = min(
+                        self._due or float("inf"), time.monotonic() + self.flush_interval
+                    )
                 else:
                     self._due = None
                 self._cond.notify_all()
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        delay = float(min(self.backoff_max, self.backoff_base * (2**attempt)))
         delay = delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max))
@@ -436,7 +484,9 @@ class UsageBatcher:
             try:
                 result = self._send(batch)
             except ServerUnavailable as exc:
-                result = SendResult(ok=False, retry=True, message=str(exc), status_code=exc.status_code)
+                result = SendResult(
+                    ok=False, retry=True, message=str(exc), status_code=exc.status_code
+                )
             if result.ok:
                 self._record_success(batch, result.body)
                 return True

@@ -461,34 +461,45 @@ class ModelPriceAdmin(StylesMixin, admin.ModelAdmin):
     list_select_related = ["project"]
     date_hierarchy = "effective_from"
     fieldsets = [
-        (None, {"fields": ["project", "model", "provider", "effective_from"], "description": PRICE_CHANGE_HELP}),
+        (None, {"fields": ["project", "model", "provider", "effective_from"]}),
         ("Prices in $ per 1M tokens", {"fields": ["input_per_1m", "cached_input_per_1m", "output_per_1m"]}),
         ("Fine-tuned model and training, $ per 1M tokens",
          {"fields": ["ft_input_per_1m", "ft_cached_input_per_1m", "ft_output_per_1m", "training_per_1m"],
           "classes": ["collapse"]}),
         (None, {"fields": ["source"]}),
     ]
-    PER_1M = "$ per 1M tokens"
+    PRICE_FIELDS = ("input_per_1m", "cached_input_per_1m", "output_per_1m")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
+        per_1m = "$ per 1M tokens"
+        labels = {
+            "input_per_1m": "Input", "cached_input_per_1m": "Cached input", "output_per_1m": "Output",
+            "ft_input_per_1m": "Fine-tuned input", "ft_cached_input_per_1m": "Fine-tuned cached input",
+            "ft_output_per_1m": "Fine-tuned output", "training_per_1m": "Training",
+        }
         help_texts = {
             "model": "The model name as clients report it in usage events, e.g. gpt-4o-mini.",
             "provider": "Optional, e.g. openai.",
             "effective_from": "The price applies to calls from this moment until the next row's. " + PRICE_CHANGE_HELP,
-            "input_per_1m": self.PER_1M + ".",
-            "cached_input_per_1m": self.PER_1M + ", for input served from the provider's prompt cache. "
+            "input_per_1m": per_1m + ".",
+            "cached_input_per_1m": per_1m + ", for input served from the provider's prompt cache. "
             "Empty: the input price.",
-            "output_per_1m": self.PER_1M + ".",
+            "output_per_1m": per_1m + ".",
+            "training_per_1m": per_1m + " trained (tokens × epochs).",
             "source": "Where the figures come from (a URL and the date read).",
         }
         used = self.usage_priced_with(obj) if obj is not None else 0
         if used:
             # Allowed, but the ledger then disagrees with the sheet: say so where the edit happens.
-            warning = (f"Warning: {used:,} usage event{'s were' if used != 1 else ' was'} already priced with this "
-                       "row. Editing it does not re-price them, so the ledger will no longer match this "
-                       "sheet; enter a new row with a later 'effective from' instead.")
-            for name in ("effective_from", "input_per_1m", "cached_input_per_1m", "output_per_1m"):
-                help_texts[name] = warning + " " + help_texts[name]
+            events = f"{used:,} usage event{'s were' if used != 1 else ' was'}"
+            help_texts["effective_from"] = (
+                f"Warning: {events} already priced with this row. Editing it does not re-price "
+                f"{'them' if used != 1 else 'it'}, so the ledger will no longer match this sheet. "
+                + help_texts["effective_from"]
+            )
+            for name in self.PRICE_FIELDS:
+                help_texts[name] = f"Warning: {events} already priced with this row; a change here does not re-price them. " + help_texts[name]
+        kwargs["labels"] = {**labels, **kwargs.get("labels", {})}
         kwargs["help_texts"] = {**help_texts, **kwargs.get("help_texts", {})}
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -561,8 +572,8 @@ class EvalSuiteAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
 
 @admin.register(EvalRun)
 class EvalRunAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["run_display", "prompt_display", "version_link", "status_display", "trigger", "requested_by",
-                    "created_at", "finished_at", "pass_rate_display", "cost_display"]
+    list_display = ["run_display", "version_link", "status_display", "trigger", "requested_by",
+                    "created_at", "pass_rate_display", "cost_display"]
     list_display_links = ["run_display"]
     list_filter = ["status", "trigger", "prompt_version__prompt__project",
                    ("prompt_version__prompt", admin.RelatedOnlyFieldListFilter)]
@@ -580,13 +591,9 @@ class EvalRunAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def run_display(self, obj):
         return f"#{obj.pk}"
 
-    @admin.display(description="prompt", ordering="prompt_version__prompt__name")
-    def prompt_display(self, obj):
-        return obj.prompt_version.prompt
-
-    @admin.display(description="version", ordering="prompt_version__number")
+    @admin.display(description="version", ordering="prompt_version__prompt__name")
     def version_link(self, obj):
-        return _link(_change_url(obj.prompt_version), f"v{obj.prompt_version.number}")
+        return _link(_change_url(obj.prompt_version), f"{obj.prompt_version.prompt} v{obj.prompt_version.number}")
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):

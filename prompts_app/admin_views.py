@@ -961,6 +961,9 @@ def _static_view(static: dict) -> dict:
         if other is None:
             compared.append({"name": name, "missing": missing})
             continue
+        if other["version"] == static.get("version"):
+            compared.append({"name": name, "missing": f"v{other['version']} is the {name} version itself"})
+            continue
         compared.append(
             {
                 "name": name,
@@ -1149,6 +1152,7 @@ def eval_run_page(model_admin, request, object_id):
     page_url = eval_run_url(run)
     context = _page_context(
         model_admin, request, title=f"Eval run #{run.pk} of {prompt.name} v{version.number}", obj=run,
+        subtitle=None,  # the title says it all; str(run) would repeat it
         run=run, change_url=page_url,
         compare=eval_comparison(run, compare=request.GET.get("compare"), page_url=page_url),
         version=version, version_url=_version_url(version),

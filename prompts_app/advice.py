@@ -306,7 +306,7 @@ def webhook_deliver(*, delivery_id: int, now: dt.datetime | None = None) -> str:
     now = now or timezone.now()
     with transaction.atomic():
         delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("alert__project", "alert__prompt", "webhook")
             .filter(pk=delivery_id, status=WebhookDelivery.PENDING)
             .first()

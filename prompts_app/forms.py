@@ -671,7 +671,7 @@ class EvalCaseRowForm(forms.Form):
     )
     assertions = JSONTextField(
         types=(list,), type_label='a JSON list of assertions, e.g. [{"type": "contains", "value": "Ada"}]',
-        widget=code_textarea(3),
+        widget=code_textarea(4),
     )
 
     def clean_expected_output(self):

@@ -138,7 +138,9 @@ def finished_run(version: PromptVersion, outputs: dict[str, list[str | None]], *
                 result.latency_ms = 300 + 100 * repeat
                 result.input_tokens = RESULT_INPUT_TOKENS
                 result.output_tokens = count_text_tokens(output)
-                result.cost = call_cost(price, input_tokens=result.input_tokens, output_tokens=result.output_tokens)
+                if price is not None:  # an unpriced model's calls have no cost, as in evals.eval_case_execute
+                    result.cost = call_cost(price, input_tokens=result.input_tokens,
+                                            output_tokens=result.output_tokens)
                 result.assertions = [v.as_dict() for v in verdicts]
                 result.status = EvalCaseResult.PASSED if all(v.passed for v in verdicts) else EvalCaseResult.FAILED
             result.save()

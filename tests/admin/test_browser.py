@@ -1,6 +1,6 @@
 """One real-browser smoke test of the daily flow: log in, edit a prompt, see the
-new version, open the diff, preview a render. Screenshots land in
-test-artifacts/screenshots/ for a person to look at."""
+new version, open the diff, preview a render, read the version's eval results.
+Screenshots land in test-artifacts/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 
 from selenium.webdriver.support.ui import WebDriverWait
 
-from prompts_app import services
+from prompts_app import evals, services
+from prompts_app.models import Provider
+from tests.admin.conftest import CASES, GOOD_OUTPUTS, MIXED_OUTPUTS, finished_run
 from tests.factories import PromptFactory, make_version
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,6 +62,18 @@ def _screenshot(driver, name: str) -> None:
     driver.set_window_size(1400, height + (outer - inner))
     WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.innerHeight") >= height)
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    driver.set_window_size(1400, 1000)
+
+
+def _element_screenshot(driver, element, name: str) -> None:
+    """One element, whole: the window is stretched first so none of it is cut off."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page, inner, outer = driver.execute_script(
+        "return [document.documentElement.scrollHeight, window.innerHeight, window.outerHeight]"
+    )
+    driver.set_window_size(1400, min(max(page, 800), 6000) + (outer - inner))
+    driver.execute_script("arguments[0].scrollIntoView()", element)
+    element.screenshot(str(SCREENSHOTS / f"{name}.png"))
     driver.set_window_size(1400, 1000)
 
 
@@ -118,3 +132,28 @@ def test_edit_diff_and_preview_a_prompt_in_a_real_browser(live_server, browser, 
     assert rendered == "Hello Grace!\nWelcome to Initech.\nHow can we help today?"
     assert int(browser.find_element(By.CSS_SELECTOR, ".pl-token-count").text) > 0
     _screenshot(browser, "06-preview")
+
+    # Evals: v1 goes to production with a clean run; v2's run has failures. The
+    # runs go through the real steps with canned model answers (no worker here).
+    Provider.objects.create(project=project, name="fake", base_url="http://127.0.0.1:9/v1", model="gpt-4o-mini")
+    evals.eval_suite_update(prompt=prompt, cases=CASES, repeats=2, provider="fake")
+    production_run = finished_run(prompt.versions.get(number=1), GOOD_OUTPUTS)
+    run = finished_run(prompt.versions.get(number=2), MIXED_OUTPUTS)
+
+    browser.find_element(By.CSS_SELECTOR, ".pl-back").click()
+    row = browser.find_element(By.CSS_SELECTOR, 'tr.pl-version-row[data-version="2"]')
+    assert row.find_element(By.CSS_SELECTOR, ".pl-status-failed").text == "failed"
+    assert row.find_element(By.CSS_SELECTOR, ".pl-cost").text.endswith(" / call")
+    row.find_element(By.LINK_TEXT, "v2").click()
+    evals_section = browser.find_element(By.ID, "evals")
+    this = evals_section.find_element(By.ID, "eval-this")
+    production = evals_section.find_element(By.ID, "eval-production")
+    assert f"run #{run.pk}" in this.text and f"run #{production_run.pk}" in production.text
+    assert this.find_element(By.CSS_SELECTOR, ".pl-pass-rate").text == "50%"
+    assert production.find_element(By.CSS_SELECTOR, ".pl-pass-rate").text == "100%"
+    _element_screenshot(browser, evals_section, "07-version-eval-summary")
+
+    # The run's own page, through its status badge.
+    this.find_element(By.CSS_SELECTOR, ".pl-status-failed").click()
+    assert "Eval run #" in browser.title
+    _screenshot(browser, "08-eval-run-page")

@@ -41,16 +41,18 @@ def test_labels_and_history_are_read_only(admin_client, prompt):
 
 @pytest.mark.parametrize(
     "model",
-    ["project", "apikey", "prompt", "promptversion", "label", "labelmove", "exampleset", "examplesetversion"],
+    ["project", "apikey", "prompt", "promptversion", "label", "labelmove", "exampleset", "examplesetversion",
+     "provider", "modelprice", "evalsuite", "evalrun", "evalcaseresult"],
 )
-def test_every_list_page_renders(admin_client, prompt, example_set, writer, model):
+def test_every_list_page_renders(admin_client, prompt, example_set, writer, suite, model):
     assert admin_client.get(admin_url(model, "changelist")).status_code == 200
 
 
 def test_the_admin_index_lists_the_models(admin_client):
     page = admin_client.get("/admin/").content.decode()
 
-    for name in ["Prompts", "Prompt versions", "API keys", "Example sets", "Labels"]:
+    for name in ["Prompts", "Prompt versions", "API keys", "Example sets", "Labels", "Providers", "Model prices",
+                 "Eval suites", "Eval runs", "Eval case results"]:
         assert name in page
 
 
@@ -72,6 +74,10 @@ def test_custom_pages_need_a_staff_login(client, prompt):
     for view in ("change", "diff", "preview", "promote"):
         response = client.get(admin_url("prompt", view, prompt.pk))
         assert response.status_code == 302 and "/login/" in response["Location"]
+    version = prompt.versions.get(number=2)
+    response = client.post(admin_url("promptversion", "rerun", version.pk))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert version.eval_runs.count() == 1  # only the automatic one
 
 
 def test_adding_a_project_goes_through_the_service_and_seeds_prices(admin_client, db):

@@ -60,7 +60,13 @@ class _Recorder:
         if self.switches.down:
             with self.lock:
                 self.switches.seen.append(
-                    Seen(request.method, request.url.path, None, request.headers.get("If-None-Match"))
+                    Seen(
+                        request.method,
+                        request.url.path,
+                        None,
+                        request.headers.get("If-None-Match"),
+                        request.content,
+                    )
                 )
             raise httpx.ConnectError("test: server is down", request=request)
 
@@ -82,7 +88,9 @@ class _Recorder:
                 )
             )
         if fail:  # the server stored the batch; the client only sees a 503
-            return httpx.Response(503, json={"error": {"code": "unavailable", "message": "test 503"}})
+            return httpx.Response(
+                503, json={"error": {"code": "unavailable", "message": "test 503"}}
+            )
         return response
 
 

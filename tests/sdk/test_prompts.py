@@ -17,7 +17,9 @@ from tests.sdk.conftest import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_get_prompt_returns_the_resolved_version_and_a_hit_makes_no_request(make_client, reply, transport):
+def test_get_prompt_returns_the_resolved_version_and_a_hit_makes_no_request(
+    make_client, reply, transport
+):
     client = make_client()
     prompt = client.get_prompt("reply", label="production")
     assert prompt.name == "reply"
@@ -41,7 +43,9 @@ def test_get_prompt_returns_the_resolved_version_and_a_hit_makes_no_request(make
     assert len(transport.resolves()) == 3
 
 
-def test_after_the_ttl_the_prompt_is_revalidated_with_if_none_match_and_a_304(make_client, reply, transport):
+def test_after_the_ttl_the_prompt_is_revalidated_with_if_none_match_and_a_304(
+    make_client, reply, transport
+):
     client = make_client(cache_ttl=0.2)
     first = client.get_prompt("reply", label="production")
     etag = transport.resolves()[0]
@@ -133,7 +137,10 @@ def test_cold_start_with_no_server_uses_the_fallback(make_client, reply, transpo
     chat = client.get_prompt(
         "reply",
         version=2,
-        fallback=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "{{ q }}"}],
+        fallback=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "{{ q }}"},
+        ],
     )
     assert chat.is_fallback and chat.kind == "chat"
     assert chat.render(q="Hi?") == [
@@ -144,12 +151,17 @@ def test_cold_start_with_no_server_uses_the_fallback(make_client, reply, transpo
     # the server comes back: the real prompt replaces the fallback
     transport.set_down(False)
     real = wait_for(
-        lambda: not (p := client.get_prompt("reply", label="production", fallback="x")).is_fallback and p
+        lambda: (
+            not (p := client.get_prompt("reply", label="production", fallback="x")).is_fallback
+            and p
+        )
     )
     assert real.version == 1
 
 
-def test_the_disk_cache_lets_a_restarted_process_start_warm(make_client, reply, transport, tmp_path):
+def test_the_disk_cache_lets_a_restarted_process_start_warm(
+    make_client, reply, transport, tmp_path
+):
     first = make_client(cache_dir=tmp_path)
     prompt = first.get_prompt("reply", label="production")
     first.close()

@@ -30,11 +30,16 @@ def demo(db):
 
 def selectors_of(prompt) -> list[dict]:
     found: list[dict] = [{}]  # the default: production, else latest
-    found += [{"label": name} for name in Label.objects.filter(prompt=prompt).values_list("name", flat=True)]
+    found += [
+        {"label": name}
+        for name in Label.objects.filter(prompt=prompt).values_list("name", flat=True)
+    ]
     found.append({"label": "latest"})
     found += [
         {"version": n}
-        for n in PromptVersion.objects.filter(prompt=prompt).order_by("number").values_list("number", flat=True)
+        for n in PromptVersion.objects.filter(prompt=prompt)
+        .order_by("number")
+        .values_list("number", flat=True)
     ]
     return found
 
@@ -42,22 +47,32 @@ def selectors_of(prompt) -> list[dict]:
 def test_every_demo_prompt_renders_exactly_as_the_server_renders_it(demo, live_server):
     prompts, key = demo
     compared = 0
-    with PromptLedger(base_url=live_server.url, api_key=key) as client, api(live_server.url, key) as http:
+    with (
+        PromptLedger(base_url=live_server.url, api_key=key) as client,
+        api(live_server.url, key) as http,
+    ):
         for prompt in prompts:
             variables = VARIABLES[prompt.name]
             for selector in selectors_of(prompt):
                 server = http.post(
-                    f"/api/v1/prompts/{prompt.name}/render", json={"variables": variables, **selector}
+                    f"/api/v1/prompts/{prompt.name}/render",
+                    json={"variables": variables, **selector},
                 )
                 fetched = client.get_prompt(prompt.name, **selector)
                 if server.status_code != 200:  # then the SDK fails the same way
                     error = server.json()["error"]
                     with pytest.raises(RenderError) as raised:
                         fetched.render(**variables)
-                    assert (raised.value.code, raised.value.message) == (error["code"], error["message"])
+                    assert (raised.value.code, raised.value.message) == (
+                        error["code"],
+                        error["message"],
+                    )
                     continue
                 expected = server.json()
-                assert (fetched.version, fetched.content_hash) == (expected["version"], expected["content_hash"])
+                assert (fetched.version, fetched.content_hash) == (
+                    expected["version"],
+                    expected["content_hash"],
+                )
                 rendered = fetched.render(**variables)
                 if prompt.kind == "chat":
                     assert expected["text"] is None
@@ -74,9 +89,14 @@ def test_every_demo_prompt_renders_exactly_as_the_server_renders_it(demo, live_s
 
 def test_render_errors_match_the_server_for_missing_and_invalid_variables(demo, live_server):
     _, key = demo
-    with PromptLedger(base_url=live_server.url, api_key=key) as client, api(live_server.url, key) as http:
+    with (
+        PromptLedger(base_url=live_server.url, api_key=key) as client,
+        api(live_server.url, key) as http,
+    ):
         for variables in ({}, {"customer_name": 42, "order_id": "A", "issue": "x", "tone": "warm"}):
-            server = http.post("/api/v1/prompts/support-reply/render", json={"variables": variables})
+            server = http.post(
+                "/api/v1/prompts/support-reply/render", json={"variables": variables}
+            )
             assert server.status_code == 400
             error = server.json()["error"]
             with pytest.raises(RenderError) as raised:
