@@ -480,7 +480,8 @@ class ModelPriceAdmin(StylesMixin, admin.ModelAdmin):
         help_texts = {
             "model": "The model name as clients report it in usage events, e.g. gpt-4o-mini.",
             "provider": "Optional, e.g. openai.",
-            "effective_from": "The price applies to calls from this moment until the next row's. " + PRICE_CHANGE_HELP,
+            "effective_from": "The price applies to calls from this moment until the next row's. "
+            + PRICE_CHANGE_HELP,
             "input_per_1m": per_1m + ".",
             "cached_input_per_1m": per_1m + ", for input served from the provider's prompt cache. "
             "Empty: the input price.",
@@ -498,7 +499,8 @@ class ModelPriceAdmin(StylesMixin, admin.ModelAdmin):
                 + help_texts["effective_from"]
             )
             for name in self.PRICE_FIELDS:
-                help_texts[name] = f"Warning: {events} already priced with this row; a change here does not re-price them. " + help_texts[name]
+                help_texts[name] = (f"Warning: {events} already priced with this row; a change here "
+                                    "does not re-price them. " + help_texts[name])
         kwargs["labels"] = {**labels, **kwargs.get("labels", {})}
         kwargs["help_texts"] = {**help_texts, **kwargs.get("help_texts", {})}
         return super().get_form(request, obj, change=change, **kwargs)
@@ -507,8 +509,12 @@ class ModelPriceAdmin(StylesMixin, admin.ModelAdmin):
     def usage_priced_with(obj: ModelPrice) -> int:
         """Priced usage events that fell in this row's period (until the next row of the model)."""
         following = (
-            ModelPrice.objects.filter(project_id=obj.project_id, model=obj.model, effective_from__gt=obj.effective_from)
-            .order_by("effective_from").values_list("effective_from", flat=True).first()
+            ModelPrice.objects.filter(
+                project_id=obj.project_id, model=obj.model, effective_from__gt=obj.effective_from
+            )
+            .order_by("effective_from")
+            .values_list("effective_from", flat=True)
+            .first()
         )
         events = UsageEvent.objects.filter(
             project_id=obj.project_id, model=obj.model, priced=True, occurred_at__gte=obj.effective_from

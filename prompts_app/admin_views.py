@@ -913,7 +913,8 @@ def eval_badge(run: EvalRun | None) -> dict | None:
     """A run as a coloured status badge linking to its page."""
     if run is None:
         return None
-    title = f"Run #{run.pk} ({run.trigger}, {_local(run.created_at)}): {run.status} — {STATUS_HINTS.get(run.status, '')}"
+    title = (f"Run #{run.pk} ({run.trigger}, {_local(run.created_at)}): {run.status} — "
+             f"{STATUS_HINTS.get(run.status, '')}")
     rate = percent(((run.summary or {}).get("model") or {}).get("pass_rate"))
     if rate is not None:
         title += f"; pass rate {rate}"
@@ -1084,7 +1085,8 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
     mode = compare if compare in COMPARE_MODES else "production"
     other = None
     if mode == "production":
-        label = next((label for label in selectors.label_list(prompt=prompt) if label.name == Label.PRODUCTION), None)
+        labels = selectors.label_list(prompt=prompt)
+        label = next((label for label in labels if label.name == Label.PRODUCTION), None)
         other = label.version if label is not None else None
         missing = ("No production label yet, so there is no production run to compare with. "
                    "Promote a version to production to see its results here.")
@@ -1129,7 +1131,8 @@ def version_eval_context(request, version: PromptVersion) -> dict:
     return {
         "eval_badge": eval_badge(run),
         "eval_compare": (
-            eval_comparison(run, compare=request.GET.get("compare"), page_url=_version_url(version), anchor="#evals")
+            eval_comparison(run, compare=request.GET.get("compare"), page_url=_version_url(version),
+                            anchor="#evals")
             if run is not None else None
         ),
         "eval_history": [eval_badge(r) for r in history],
@@ -1311,7 +1314,8 @@ def _eval_suite_save(model_admin, request, suite, form, formset, cases, position
     provider = form.cleaned_data.get("provider")
     repeats = form.cleaned_data.get("repeats")
     rerun = "_rerun" in request.POST
-    unchanged = cases == current and repeats == suite.repeats and (provider.pk if provider else None) == suite.provider_id
+    unchanged = (cases == current and repeats == suite.repeats
+                 and (provider.pk if provider else None) == suite.provider_id)
     if unchanged and not rerun:
         messages.info(request, "No changes: nothing was saved.")
         return _after_save(model_admin, request, suite)
@@ -1336,7 +1340,8 @@ def _eval_suite_save(model_admin, request, suite, form, formset, cases, position
                    f"provider {provider.name if provider else 'none (static checks only)'}, "
                    f"{repeats} repeat{'s' if repeats != 1 else ''}.")
         model_admin.log_change(request, suite, summary)
-        messages.success(request, summary + " New versions are evaluated with it; re-run a version to apply it now.")
+        messages.success(request, summary + " New versions are evaluated with it; re-run a version "
+                                            "to apply it now.")
     if run is not None:
         messages.success(request, f"Queued eval run #{run.pk} of {prompt.name} v{latest.number}.")
         return HttpResponseRedirect(eval_run_url(run))

@@ -754,9 +754,13 @@ class EvalSuiteAddForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["prompt"].queryset = (
-            Prompt.objects.filter(eval_suite__isnull=True).select_related("project").order_by("project__name", "name")
+            Prompt.objects.filter(eval_suite__isnull=True)
+            .select_related("project")
+            .order_by("project__name", "name")
         )
-        self.fields["provider"].queryset = Provider.objects.select_related("project").order_by("project__name", "name")
+        self.fields["provider"].queryset = (
+            Provider.objects.select_related("project").order_by("project__name", "name")
+        )
 
     def clean(self):
         cleaned = super().clean()

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import pytest
@@ -103,3 +104,7 @@ def fake_openai():
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+# Per-request INFO lines from httpx drown the output of the fault and SDK tests.
+logging.getLogger("httpx").setLevel(logging.WARNING)

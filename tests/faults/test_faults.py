@@ -218,7 +218,7 @@ def test_sdk_server_down_serves_the_last_good_prompt_and_buffers_usage(stack, tm
     web = stack.start_web()
     client = stack.client()
     make_prompt(client)
-    sdk = PromptLedger(base_url=web.url, api_key=stack.api_key, ttl=0.2, flush_interval=0.2, cache_dir=str(tmp_path))
+    sdk = PromptLedger(base_url=web.url, api_key=stack.api_key, cache_ttl=0.2, flush_interval=0.2, cache_dir=str(tmp_path))
     good = sdk.get_prompt("greet", label="production")
     port = web.port
     web.stop()
