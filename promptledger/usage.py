@@ -250,6 +250,7 @@ class UsageBatcher:
         self._buffer: deque[dict[str, Any]] = deque()
         self._in_flight = 0
         self._due: float | None = None  # when the queued events must be sent by
+        self._retry_at = 0.0  # no new round before this, after a batch exhausted its retries
         self._flush_waiters = 0
         self._closing = False
         self._finished = False
@@ -420,19 +421,22 @@ class UsageBatcher:
                 while True:
                     if self._closing and (not self._buffer or self._stop.is_set()):
                         return
-                    if self._buffer:
-                        if (
-                            len(self._buffer) >= self.batch_size
-                            or self._flush_waiters
-                            or self._closing
-                        ):
-                            break
-                        wait = (self._due or 0) - time.monotonic()
-                        if wait <= 0:
-                            break
-                        self._cond.wait(wait)
-                    else:
+                    if not self._buffer:
                         self._cond.wait()
+                        continue
+                    now = time.monotonic()
+                    if now < self._retry_at and not self._closing:
+                        # the last batch exhausted its retries: pause before the next round
+                        self._cond.wait(self._retry_at - now)
+                        continue
+                    if (
+                        len(self._buffer) >= self.batch_size
+                        or self._flush_waiters
+                        or self._closing
+                        or now >= (self._due or 0)
+                    ):
+                        break
+                    self._cond.wait((self._due or 0) - now)
                 n = min(self.batch_size, len(self._buffer))
                 batch = [self._buffer.popleft() for _ in range(n)]
                 self._in_flight = n
@@ -456,12 +460,10 @@ class UsageBatcher:
                     if lost:
                         self._dropped += lost
                         self._warn_dropped_locked(lost)
-                    # try again after an interval, unless someone is flushing/closing
-                    self._due = time.monotonic() + self.flush_interval
-                    if self._flush_waiters or self._closing:
-                        # do not spin: wait one interval (or until stopped)
-                        self._cond.wait(min(self.flush_interval, 1.0))
-                elif self._buffer:
+                    self._retry_at = time.monotonic() + max(self.flush_interval, self.backoff_base)
+                else:
+                    self._retry_at = 0.0
+                if self._buffer:
                     self._due = min(
                         self._due or float("inf"), time.monotonic() + self.flush_interval
                     )

@@ -500,7 +500,7 @@ class ModelPriceAdmin(StylesMixin, admin.ModelAdmin):
             )
             for name in self.PRICE_FIELDS:
                 help_texts[name] = (f"Warning: {events} already priced with this row; a change here "
-                                    "does not re-price them. " + help_texts[name])
+                                    f"does not re-price {'them' if used != 1 else 'it'}. " + help_texts[name])
         kwargs["labels"] = {**labels, **kwargs.get("labels", {})}
         kwargs["help_texts"] = {**help_texts, **kwargs.get("help_texts", {})}
         return super().get_form(request, obj, change=change, **kwargs)

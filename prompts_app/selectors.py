@@ -385,7 +385,7 @@ def project_ledger(*, project: Project, days: Any = 30, today: dt.date | None = 
 
 def alert_list(*, project: Project, state: str | None = None):
     alerts = Alert.objects.filter(project=project).select_related("prompt")
-    if state:
+    if state is not None:
         if state not in (Alert.STATE_NEW, Alert.STATE_ACKNOWLEDGED):
             raise DomainError("'state' must be new or acknowledged.", field="state")
         alerts = alerts.filter(state=state)

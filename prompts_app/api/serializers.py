@@ -32,6 +32,15 @@ class AnyJSONField(serializers.JSONField):
     pass
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false only: 0, 1, "yes" and friends are refused, not coerced."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class StrictCharField(serializers.CharField):
     """A string field that refuses numbers and booleans instead of coercing them."""
 
@@ -49,13 +58,13 @@ class PromptCreateInput(StrictInputSerializer):
     kind = serializers.ChoiceField(choices=[Prompt.KIND_TEXT, Prompt.KIND_CHAT], default=Prompt.KIND_TEXT)
     description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
     tags = serializers.ListField(child=StrictCharField(max_length=50), required=False)
-    protect_production = serializers.BooleanField(required=False, default=False)
+    protect_production = StrictBooleanField(required=False, default=False)
 
 
 class PromptUpdateInput(StrictInputSerializer):
     description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
     tags = serializers.ListField(child=StrictCharField(max_length=50), required=False)
-    protect_production = serializers.BooleanField(required=False)
+    protect_production = StrictBooleanField(required=False)
 
 
 class LabelBriefOutput(serializers.ModelSerializer):
@@ -184,7 +193,7 @@ class ExampleInput(StrictInputSerializer):
     input = AnyJSONField()
     output = StrictCharField(allow_blank=True, trim_whitespace=False)
     tags = serializers.ListField(child=StrictCharField(max_length=50), required=False)
-    approved = serializers.BooleanField(required=False, default=False)
+    approved = StrictBooleanField(required=False, default=False)
 
 
 class DraftRenderInput(StrictInputSerializer):
@@ -200,7 +209,7 @@ class DraftRenderInput(StrictInputSerializer):
 class LabelMoveInput(StrictInputSerializer):
     version = serializers.IntegerField(min_value=1)
     reason = StrictCharField(required=False, allow_blank=True, max_length=10_000, default="")
-    force = serializers.BooleanField(required=False, default=False)
+    force = StrictBooleanField(required=False, default=False)
 
 
 class LabelMoveOutput(serializers.ModelSerializer):

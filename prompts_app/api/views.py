@@ -30,14 +30,39 @@ def _validated(serializer_class, request):
     return serializer.validated_data
 
 
+class StrictLimitOffsetPagination(LimitOffsetPagination):
+    """limit/offset that refuse what is not a whole number instead of ignoring it."""
+
+    max_limit = 1000
+
+    def _whole(self, request, name: str) -> None:
+        raw = request.query_params.getlist(name)
+        if len(raw) > 1 or (raw and not raw[0].isdigit()):
+            raise DomainError(f"'{name}' must be one whole number.", field=name)
+
+    def get_limit(self, request):
+        self._whole(request, self.limit_query_param)
+        return super().get_limit(request)
+
+    def get_offset(self, request):
+        self._whole(request, self.offset_query_param)
+        return super().get_offset(request)
+
+
+class ListApi(APIView):
+    """An API view whose GET returns a limit/offset page (declared in the schema too)."""
+
+    pagination_class = StrictLimitOffsetPagination
+
+
 def _paginate(view, request, queryset, serializer_class):
-    paginator = LimitOffsetPagination()
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True).data
     return paginator.get_paginated_response(data)
 
 
-class PromptListCreateApi(APIView):
+class PromptListCreateApi(ListApi):
     @extend_schema(responses=s.PromptOutput(many=True))
     def get(self, request):
         queryset = selectors.prompt_list(project=_project(request)).prefetch_related(
@@ -66,7 +91,7 @@ class PromptDetailApi(APIView):
         return Response(s.PromptOutput(prompt).data)
 
 
-class VersionListCreateApi(APIView):
+class VersionListCreateApi(ListApi):
     @extend_schema(responses=s.VersionOutput(many=True))
     def get(self, request, name):
         prompt = selectors.prompt_get(project=_project(request), name=name)
@@ -216,7 +241,7 @@ class DiffApi(APIView):
         return Response(diff)
 
 
-class ExampleSetListCreateApi(APIView):
+class ExampleSetListCreateApi(ListApi):
     @extend_schema(responses=s.ExampleSetOutput(many=True))
     def get(self, request):
         queryset = ExampleSet.objects.filter(project=_project(request)).order_by("name")
@@ -236,7 +261,7 @@ class ExampleSetDetailApi(APIView):
         return Response(s.ExampleSetOutput(example_set).data)
 
 
-class ExampleSetVersionListCreateApi(APIView):
+class ExampleSetVersionListCreateApi(ListApi):
     @extend_schema(responses=s.ExampleSetVersionOutput(many=True))
     def get(self, request, set_name):
         example_set = selectors.example_set_get(project=_project(request), name=set_name)
@@ -281,7 +306,7 @@ class EvalSuiteApi(APIView):
         return Response(s.EvalSuiteOutput(suite).data)
 
 
-class EvalRunListCreateApi(APIView):
+class EvalRunListCreateApi(ListApi):
     @extend_schema(
         parameters=[OpenApiParameter("version", int, description="Only this version's runs.")],
         responses=s.EvalRunOutput(many=True),
@@ -375,7 +400,7 @@ class WhatIfApi(APIView):
         return Response(result.as_dict(schedule_months=24))
 
 
-class AlertListApi(APIView):
+class AlertListApi(ListApi):
     @extend_schema(
         parameters=[OpenApiParameter("state", str, enum=["new", "acknowledged"])],
         responses=s.AlertOutput(many=True),

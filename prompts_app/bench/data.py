@@ -247,20 +247,14 @@ def analyze(*tables: str) -> None:
             cursor.execute(f"ANALYZE {table}")
 
 
-def usage_prompts(base: Base, count: int) -> list[int]:
-    """Ids of ``count`` prompts of the bench project to carry the generated usage
-    (the realistic chat prompt first, then growth copies, created if missing)."""
+def usage_prompt_ids(base: Base, count: int) -> list[int]:
+    """Ids of the first ``count`` prompts (with versions) of the bench project, the
+    realistic chat prompt first: the prompts the generated usage is spread over."""
     ids = list(
-        Prompt.objects.filter(project=base.project, name__startswith="u-").order_by("name").values_list("pk", flat=True)
+        Prompt.objects.filter(project=base.project, latest_version_number__gt=0)
+        .exclude(name=base.chat_prompt).order_by("pk").values_list("pk", flat=True)[: count - 1]
     )
-    missing = count - 1 - len(ids)
-    if missing > 0:
-        grow_prompts(base, prompt_count() + missing, prefix="u")
-        ids = list(
-            Prompt.objects.filter(project=base.project, name__startswith="u-").order_by("name").values_list("pk", flat=True)
-        )
-    first = Prompt.objects.get(project=base.project, name=base.chat_prompt).pk
-    return [first, *ids[: count - 1]]
+    return [Prompt.objects.get(project=base.project, name=base.chat_prompt).pk, *ids]
 
 
 # The usage the growth row generates: spread evenly over the given prompts (version 1),

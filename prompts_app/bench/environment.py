@@ -301,7 +301,10 @@ class Environment:
     # -- the end
 
     def close(self) -> None:
-        _stop_process_group(self._gunicorn)
+        if self._gunicorn is not None:
+            started = time.monotonic()
+            _stop_process_group(self._gunicorn)
+            self.progress(f"stopped gunicorn ({time.monotonic() - started:.1f} s)")
         self._gunicorn = None
         if self._gunicorn_log is not None:
             self._gunicorn_log.close()
