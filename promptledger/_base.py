@@ -141,6 +141,8 @@ class BaseClient:
         self._entries: dict[Key, Entry] = {}
         self._lock = threading.Lock()  # guards _refreshing / _inflight, never the hit path
         self._refreshing: set[Key] = set()
+        # keys whose cold fetch failed: (monotonic time of the next try, the error)
+        self._failures: dict[Key, tuple[float, PromptLedgerError]] = {}
         self._closed = False
         namespace = hashlib.sha256(f"{self.base_url}\n{api_key}".encode()).hexdigest()[:24]
         self._disk = DiskCache(cache_dir, namespace) if cache_dir is not None else None
@@ -198,6 +200,7 @@ class BaseClient:
             prompt = Prompt.from_payload(payload)
         entry = Entry(prompt, etag, _monotonic() + self.cache_ttl, fetched_at)
         self._entries[key] = entry  # one atomic swap
+        self._failures.pop(key, None)
         return entry, payload
 
     def _keep_stale(self, key: Key, old: Entry, exc: BaseException) -> None:
@@ -228,20 +231,42 @@ class BaseClient:
         self._entries[key] = entry
         return entry
 
-    def _fallback(self, key: Key, fallback: Any, exc: BaseException, *, cache: bool) -> Prompt:
+    @staticmethod
+    def _fallback(key: Key, fallback: Any) -> Prompt:
         name, label, version = key
+        return Prompt.fallback(name, fallback, label=label, version=version)
+
+    def _record_failure(self, key: Key, exc: PromptLedgerError) -> None:
+        """A cold fetch failed: for a short pause, answer this key without a request
+        (the fallback, or this error) while the server is retried in the background."""
+        self._failures[key] = (_monotonic() + self._error_retry_delay(), exc)
         logger.warning(
-            "promptledger: prompt %r unavailable (%s); using the fallback template", name, exc
+            "promptledger: prompt %r could not be fetched (%s); callers get their fallback "
+            "or this error, and the server is retried in the background",
+            key[0],
+            exc,
         )
-        prompt = Prompt.fallback(name, fallback, label=label, version=version)
-        if cache and key not in self._entries:
-            # Served at once to later callers too; the server is retried in the background.
-            self._entries[key] = Entry(prompt, None, _monotonic() + self._error_retry_delay(), 0.0)
-        return prompt
+
+    def _known_failure(self, key: Key, fallback: Any) -> Prompt | None:
+        """None when no recent failure is recorded for ``key``; else the fallback
+        Prompt, or the recorded error raised. Starts the background retry when due."""
+        failure = self._failures.get(key)
+        if failure is None:
+            return None
+        retry_at, exc = failure
+        if _monotonic() >= retry_at:
+            self._start_refresh(key)
+        if fallback is not None:
+            return self._fallback(key, fallback)
+        raise exc.with_traceback(None)
+
+    def _start_refresh(self, key: Key) -> None:
+        raise NotImplementedError
 
     def clear_cache(self) -> None:
-        """Forget every cached prompt (the on-disk cache is left as it is)."""
+        """Forget every cached prompt and failure (the on-disk cache is left as it is)."""
         self._entries.clear()
+        self._failures.clear()
 
     def cached_prompt(
         self, name: str, *, label: str | None = None, version: int | None = None

@@ -113,6 +113,9 @@ class AsyncPromptLedger(BaseClient):
         if entry is not None:
             self._start_refresh(key)
             return entry.prompt
+        known = self._known_failure(key, fallback)  # raises the recent error if no fallback
+        if known is not None:
+            return known
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.get_running_loop().create_task(self._cold_fetch(key))
@@ -127,10 +130,10 @@ class AsyncPromptLedger(BaseClient):
             task.add_done_callback(done)
         try:
             return await asyncio.shield(task)
-        except PromptLedgerError as exc:
+        except PromptLedgerError:
             if fallback is None:
                 raise
-            return self._fallback(key, fallback, exc, cache=True)
+            return self._fallback(key, fallback)
 
     async def refresh(
         self, name: str, *, label: str | None = None, version: int | None = None
@@ -187,7 +190,11 @@ class AsyncPromptLedger(BaseClient):
                 if _monotonic() >= entry.expires_at:
                     self._start_refresh(key)
                 return entry.prompt
-        status, payload, etag = await self._fetch(key, None)
+        try:
+            status, payload, etag = await self._fetch(key, None)
+        except PromptLedgerError as exc:
+            self._record_failure(key, exc)
+            raise
         entry, payload = self._install(key, status, payload, etag, None)
         await self._store(key, payload, entry)
         return entry.prompt
@@ -211,6 +218,8 @@ class AsyncPromptLedger(BaseClient):
             except Exception as exc:  # noqa: BLE001 - a failed refresh keeps the stale copy
                 if old is not None:
                     self._keep_stale(key, old, exc)
+                elif isinstance(exc, PromptLedgerError):
+                    self._record_failure(key, exc)
                 return
             await self._store(key, payload, entry)
         finally:

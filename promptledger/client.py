@@ -171,41 +171,40 @@ class PromptLedger(BaseClient):
 
     def _load(self, key: Key, fallback: Fallback | None) -> Prompt:
         """A miss: one thread fetches (disk, then network), the others wait for it."""
+        known = self._known_failure(key, fallback)  # raises the recent error if no fallback
+        if known is not None:
+            return known
+        future: Future[Prompt] | None = None
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
-                leader = None
+                leader = False
             else:
                 future = self._inflight.get(key)
                 leader = future is None
-                if leader:
+                if future is None:
                     future = self._inflight[key] = Future()
         if entry is not None:  # filled while we were getting the lock
             if _monotonic() >= entry.expires_at:
                 self._start_refresh(key)
             return entry.prompt
         assert future is not None
-        if not leader:
+        if leader:
             try:
-                return future.result()
-            except PromptLedgerError as exc:
-                if fallback is None:
-                    raise
-                return self._fallback(key, fallback, exc, cache=False)
+                prompt = self._cold_fetch(key)
+            except BaseException as exc:
+                self._finish(key, future, error=exc)
+                if fallback is not None and isinstance(exc, PromptLedgerError):
+                    return self._fallback(key, fallback)
+                raise
+            self._finish(key, future, result=prompt)
+            return prompt
         try:
-            prompt = self._cold_fetch(key)
-        except PromptLedgerError as exc:
-            if fallback is not None:
-                prompt = self._fallback(key, fallback, exc, cache=True)
-                self._finish(key, future, result=prompt)
-                return prompt
-            self._finish(key, future, error=exc)
-            raise
-        except BaseException as exc:
-            self._finish(key, future, error=exc)
-            raise
-        self._finish(key, future, result=prompt)
-        return prompt
+            return future.result()
+        except PromptLedgerError:
+            if fallback is None:
+                raise
+            return self._fallback(key, fallback)
 
     def _finish(
         self,
@@ -228,7 +227,11 @@ class PromptLedger(BaseClient):
             if _monotonic() >= entry.expires_at:
                 self._start_refresh(key)
             return entry.prompt
-        status, payload, etag = self._fetch(key, None)
+        try:
+            status, payload, etag = self._fetch(key, None)
+        except PromptLedgerError as exc:
+            self._record_failure(key, exc)
+            raise
         entry, payload = self._install(key, status, payload, etag, None)
         if self._disk is not None:
             self._disk.store(key, payload, entry.etag, entry.fetched_at)
@@ -257,6 +260,8 @@ class PromptLedger(BaseClient):
             except Exception as exc:  # noqa: BLE001 - a failed refresh keeps the stale copy
                 if old is not None:
                     self._keep_stale(key, old, exc)
+                elif isinstance(exc, PromptLedgerError):
+                    self._record_failure(key, exc)
                 return
             if self._disk is not None:
                 self._disk.store(key, payload, entry.etag, entry.fetched_at)

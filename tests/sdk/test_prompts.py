@@ -123,9 +123,10 @@ def test_a_server_that_goes_down_keeps_serving_the_last_good_copy(make_client, r
 
 def test_cold_start_with_no_server_uses_the_fallback(make_client, reply, transport):
     transport.set_down(True)
-    client = make_client(cache_ttl=0.1)
+    client = make_client(cache_ttl=1.0)  # after a failure, the server is retried after 1 s
     with pytest.raises(ServerUnavailable):
         client.get_prompt("reply", label="production")
+    attempts = len(transport.resolves())
 
     prompt = client.get_prompt("reply", label="production", fallback="Hi {{ name }} (fallback)")
     assert prompt.is_fallback is True
@@ -133,14 +134,15 @@ def test_cold_start_with_no_server_uses_the_fallback(make_client, reply, transpo
     assert prompt.label == "production"
     assert prompt.kind == "text"
     assert prompt.render(name="Ada") == "Hi Ada (fallback)"
+    # within the pause after the failure: answered at once, no request
+    with pytest.raises(ServerUnavailable):
+        client.get_prompt("reply", label="production")  # no fallback given: the error
+    assert len(transport.resolves()) == attempts
 
     chat = client.get_prompt(
         "reply",
         version=2,
-        fallback=[
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "{{ q }}"},
-        ],
+        fallback=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "{{ q }}"}],
     )
     assert chat.is_fallback and chat.kind == "chat"
     assert chat.render(q="Hi?") == [
@@ -148,7 +150,7 @@ def test_cold_start_with_no_server_uses_the_fallback(make_client, reply, transpo
         {"role": "user", "content": "Hi?"},
     ]
 
-    # the server comes back: the real prompt replaces the fallback
+    # the server comes back: a background retry finds the real prompt
     transport.set_down(False)
     real = wait_for(
         lambda: (
@@ -157,6 +159,7 @@ def test_cold_start_with_no_server_uses_the_fallback(make_client, reply, transpo
         )
     )
     assert real.version == 1
+    assert client.get_prompt("reply", label="production") is real
 
 
 def test_the_disk_cache_lets_a_restarted_process_start_warm(
