@@ -230,7 +230,9 @@ CELERY_TIMEZONE = "UTC"
 # Eval providers name the environment variable holding their API key; only
 # variables whose names end in KEY or TOKEN are read, once, here.
 PROVIDER_API_KEYS = {
-    name: value for name, value in os.environ.items() if name.endswith(("KEY", "TOKEN")) and name != "SECRET_KEY"
+    name: value
+    for name, value in os.environ.items()
+    if name.endswith(("KEY", "TOKEN")) and name != "SECRET_KEY"
 }
 PROVIDER_BACKOFF_SECONDS = float(env_str("PROVIDER_BACKOFF_SECONDS", "0.5"))
 
@@ -248,7 +250,9 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "promptledger@localhost")
 

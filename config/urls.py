@@ -5,7 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("prompts_app.api.urls")),
-    path("bench/", include("prompts_app.api.bench_views")),  # empty unless settings.BENCHMARK_ENDPOINTS
+    path(
+        "bench/", include("prompts_app.api.bench_views")
+    ),  # empty unless settings.BENCHMARK_ENDPOINTS
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

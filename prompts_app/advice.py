@@ -57,18 +57,25 @@ def static_tokens(version: PromptVersion) -> dict:
     template text without its Jinja tags (the system messages, for chat) and
     the few-shot examples."""
     if version.prompt.kind == Prompt.KIND_CHAT:
-        static_text = "\n".join(m["content"] for m in version.messages or [] if m["role"] == "system")
+        static_text = "\n".join(
+            m["content"] for m in version.messages or [] if m["role"] == "system"
+        )
     else:
         static_text = version.template
     prompt_tokens = count_text_tokens(JINJA_TAGS.sub("", static_text))
-    examples = version.example_set_version.as_render_examples() if version.example_set_version_id else []
+    examples = (
+        version.example_set_version.as_render_examples() if version.example_set_version_id else []
+    )
     if version.prompt.kind == Prompt.KIND_TEXT and not EXAMPLES_USED.search(version.template):
         examples = []  # a text template that never loops over `examples` does not send them
     if version.prompt.kind == Prompt.KIND_CHAT:
         pairs = []
         for example in examples:
             user = finetune.example_user_message(version.prompt, version, example["input"])
-            pairs += [{"role": "user", "content": user}, {"role": "assistant", "content": example["output"]}]
+            pairs += [
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": example["output"]},
+            ]
         example_tokens = count_message_tokens(pairs) - 3 if pairs else 0  # no reply priming
     else:
         example_tokens = sum(
@@ -81,8 +88,10 @@ def _usage_window(prompt: Prompt, today: dt.date) -> dict:
     start = today - dt.timedelta(days=WINDOW_DAYS - 1)
     rollups = UsageRollup.objects.filter(prompt=prompt, day__gte=start, day__lte=today)
     totals = rollups.aggregate(
-        calls=Sum("calls"), input_tokens=Sum("input_tokens"),
-        cached=Sum("cached_input_tokens"), output_tokens=Sum("output_tokens"),
+        calls=Sum("calls"),
+        input_tokens=Sum("input_tokens"),
+        cached=Sum("cached_input_tokens"),
+        output_tokens=Sum("output_tokens"),
     )
     first_day = rollups.order_by("day").values_list("day", flat=True).first()
     by_model = Counter()
@@ -106,10 +115,14 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
     config = advisor_settings_for(prompt.project)
     version = finetune.production_version(prompt)
     if version is None:
-        raise DomainError(f"Prompt '{prompt.name}' has no versions yet: nothing to advise on.", field="name")
+        raise DomainError(
+            f"Prompt '{prompt.name}' has no versions yet: nothing to advise on.", field="name"
+        )
     usage = _usage_window(prompt, now.date())
     model = usage["model"] or version.model_config.get("model")
-    price = ModelPrice.objects.in_force(project=prompt.project, model=model, at=now) if model else None
+    price = (
+        ModelPrice.objects.in_force(project=prompt.project, model=model, at=now) if model else None
+    )
     context = {
         "prompt": prompt.name,
         "production_version": version.number,
@@ -118,7 +131,9 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
         "currency": "USD",
     }
     if price is None:
-        return _no_advice(context, f"The price sheet has no price for model '{model}': add it to get advice.")
+        return _no_advice(
+            context, f"The price sheet has no price for model '{model}': add it to get advice."
+        )
     if price.ft_input_per_1m is None or price.training_per_1m is None:
         return _no_advice(
             context,
@@ -126,7 +141,9 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
             "keep prompting, or price a tunable model.",
         )
     static = static_tokens(version)
-    removable = max(0, static["prompt_tokens"] + static["example_tokens"] - config.residual_instruction_tokens)
+    removable = max(
+        0, static["prompt_tokens"] + static["example_tokens"] - config.residual_instruction_tokens
+    )
     calls = Decimal(usage["calls"])
     scale = Decimal(WINDOW_DAYS) / usage["days_observed"] if usage["days_observed"] else Decimal(0)
     dataset = finetune.finetune_dataset(prompt)
@@ -142,7 +159,7 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
         .order_by("-finished_at", "-id")
         .first()
     )
-    pass_rate = ((latest_run.summary.get("model") or {}).get("pass_rate") if latest_run else None)
+    pass_rate = (latest_run.summary.get("model") or {}).get("pass_rate") if latest_run else None
     inputs = advisor.AdvisorInputs(
         calls_per_month=calls * scale,
         avg_input_tokens=Decimal(usage["input_tokens"]) / calls if calls else Decimal(0),
@@ -153,7 +170,9 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
         ft_input_price_per_1m=price.ft_input_per_1m,
         ft_output_price_per_1m=price.ft_output_per_1m,
         cached_input_share=(
-            Decimal(usage["cached_input_tokens"]) / usage["input_tokens"] if usage["input_tokens"] else Decimal(0)
+            Decimal(usage["cached_input_tokens"]) / usage["input_tokens"]
+            if usage["input_tokens"]
+            else Decimal(0)
         ),
         cached_input_price_per_1m=price.cached_input_per_1m,
         ft_cached_input_price_per_1m=price.ft_cached_input_per_1m,
@@ -170,7 +189,10 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
         eval_pass_rate=Decimal(pass_rate) if pass_rate is not None else None,
     )
     advice = advisor.advise(inputs)
-    context["static_tokens"] = {**static, "residual_instruction_tokens": config.residual_instruction_tokens}
+    context["static_tokens"] = {
+        **static,
+        "residual_instruction_tokens": config.residual_instruction_tokens,
+    }
     context["training"] = {
         "epochs": config.epochs,
         "training_price_per_1m": str(price.training_per_1m),
@@ -180,8 +202,16 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
 
 
 def _no_advice(context: dict, reason: str) -> dict:
-    return {**context, "verdict": advisor.Verdict.KEEP_PROMPTING.value, "reasons": [reason],
-            "checks": {}, "figures": {}, "units": dict(advisor.UNITS), "inputs": {}, "payback_schedule": []}
+    return {
+        **context,
+        "verdict": advisor.Verdict.KEEP_PROMPTING.value,
+        "reasons": [reason],
+        "checks": {},
+        "figures": {},
+        "units": dict(advisor.UNITS),
+        "inputs": {},
+        "payback_schedule": [],
+    }
 
 
 # --- alerts -----------------------------------------------------------------------
@@ -216,7 +246,11 @@ def advice_evaluate(*, prompt: Prompt, now: dt.datetime | None = None) -> Alert 
         if state is None:
             AdviceState.objects.create(prompt=prompt, verdict=advice["verdict"], figures=figures)
         else:
-            state.verdict, state.figures, state.evaluated_at = advice["verdict"], figures, timezone.now()
+            state.verdict, state.figures, state.evaluated_at = (
+                advice["verdict"],
+                figures,
+                timezone.now(),
+            )
             state.save(update_fields=["verdict", "figures", "evaluated_at"])
     return alert
 
@@ -227,7 +261,11 @@ def alert_create(*, prompt: Prompt, kind: str, advice: dict) -> Alert:
         prompt=prompt,
         kind=kind,
         message=_alert_message(prompt, advice, kind),
-        figures={"verdict": advice["verdict"], **(advice.get("figures") or {}), "reasons": advice["reasons"]},
+        figures={
+            "verdict": advice["verdict"],
+            **(advice.get("figures") or {}),
+            "reasons": advice["reasons"],
+        },
     )
     deliveries = [
         WebhookDelivery.objects.create(alert=alert, webhook=webhook)
@@ -235,7 +273,9 @@ def alert_create(*, prompt: Prompt, kind: str, advice: dict) -> Alert:
     ]
     transaction.on_commit(lambda: _enqueue("prompts_app.tasks.alert_email_send", alert_id=alert.pk))
     for delivery in deliveries:
-        transaction.on_commit(lambda d=delivery: _enqueue("prompts_app.tasks.webhook_deliver", delivery_id=d.pk))
+        transaction.on_commit(
+            lambda d=delivery: _enqueue("prompts_app.tasks.webhook_deliver", delivery_id=d.pk)
+        )
     return alert
 
 
@@ -249,7 +289,9 @@ def _enqueue(task: str, **kwargs) -> None:
 def advice_pass_all(*, now: dt.datetime | None = None) -> dict:
     """The daily pass: re-evaluate every prompt that has versions."""
     report = {"prompts": 0, "alerts": 0}
-    for prompt in Prompt.objects.filter(latest_version_number__gt=0).select_related("project").iterator():
+    for prompt in (
+        Prompt.objects.filter(latest_version_number__gt=0).select_related("project").iterator()
+    ):
         report["prompts"] += 1
         report["alerts"] += advice_evaluate(prompt=prompt, now=now) is not None
     return report
@@ -267,10 +309,16 @@ def alert_acknowledge(*, alert: Alert, actor: str) -> Alert:
 def alert_email_send(*, alert_id: int) -> bool:
     """Email an alert to the project's addresses, once."""
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().select_related("project", "prompt").get(pk=alert_id)
+        alert = (
+            Alert.objects.select_for_update().select_related("project", "prompt").get(pk=alert_id)
+        )
         if alert.emailed_at is not None:
             return False
-        recipients = [a.strip() for a in advisor_settings_for(alert.project).alert_emails.split(",") if a.strip()]
+        recipients = [
+            a.strip()
+            for a in advisor_settings_for(alert.project).alert_emails.split(",")
+            if a.strip()
+        ]
         if recipients:
             reasons = "\n".join(f"- {r}" for r in alert.figures.get("reasons", []))
             send_mail(
@@ -317,7 +365,9 @@ def webhook_deliver(*, delivery_id: int, now: dt.datetime | None = None) -> str:
             response = httpx.post(
                 delivery.webhook.url,
                 json=webhook_payload(delivery.alert),
-                headers={"Idempotency-Key": f"promptledger-alert-{delivery.alert_id}-{delivery.webhook_id}"},
+                headers={
+                    "Idempotency-Key": f"promptledger-alert-{delivery.alert_id}-{delivery.webhook_id}"
+                },
                 timeout=WEBHOOK_TIMEOUT_SECONDS,
             )
             ok = 200 <= response.status_code < 300
@@ -326,12 +376,16 @@ def webhook_deliver(*, delivery_id: int, now: dt.datetime | None = None) -> str:
             ok, error = False, f"{type(exc).__name__}: {exc}"
         delivery.attempts += 1
         if ok:
-            delivery.status, delivery.delivered_at, delivery.last_error = WebhookDelivery.DELIVERED, now, ""
+            delivery.status, delivery.delivered_at, delivery.last_error = (
+                WebhookDelivery.DELIVERED,
+                now,
+                "",
+            )
         else:
             delivery.last_error = error[:1000]
             if delivery.attempts >= WEBHOOK_MAX_ATTEMPTS:
                 delivery.status = WebhookDelivery.FAILED
-            delivery.next_attempt_at = now + dt.timedelta(seconds=min(3600, 2 ** delivery.attempts))
+            delivery.next_attempt_at = now + dt.timedelta(seconds=min(3600, 2**delivery.attempts))
         delivery.save()
         return delivery.status
 
@@ -344,6 +398,8 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
     for delivery_id in due.values_list("pk", flat=True):
         _enqueue("prompts_app.tasks.webhook_deliver", delivery_id=delivery_id)
         count += 1
-    for alert_id in Alert.objects.filter(emailed_at__isnull=True, created_at__lt=now - dt.timedelta(minutes=1)).values_list("pk", flat=True):
+    for alert_id in Alert.objects.filter(
+        emailed_at__isnull=True, created_at__lt=now - dt.timedelta(minutes=1)
+    ).values_list("pk", flat=True):
         _enqueue("prompts_app.tasks.alert_email_send", alert_id=alert_id)
     return count

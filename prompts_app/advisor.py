@@ -493,7 +493,6 @@ def advise(inputs: AdvisorInputs) -> Advice:
 
 
 def _advise(i: AdvisorInputs) -> Advice:
-    zero = Decimal(0)
     pc = _per_call(i, i.cached_input_share)
     saving = pc.saving
     monthly = i.calls_per_month * saving

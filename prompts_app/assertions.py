@@ -137,21 +137,34 @@ def assertions_clean(assertions, *, field: str = "assertions") -> list[dict]:
         for key, kind in REQUIRED_KEYS[a["type"]].items():
             value = a.get(key)
             if isinstance(value, bool) or not isinstance(value, kind):
-                raise DomainError(f"{where}.{key} is required ({kind.__name__}).", field=f"{where}.{key}")
+                raise DomainError(
+                    f"{where}.{key} is required ({kind.__name__}).", field=f"{where}.{key}"
+                )
         if a["type"] == "regex":
             try:
                 regex.compile(a["pattern"])
             except regex.error as exc:
-                raise DomainError(f"{where}.pattern is not a valid regex: {exc}", field=f"{where}.pattern") from None
+                raise DomainError(
+                    f"{where}.pattern is not a valid regex: {exc}", field=f"{where}.pattern"
+                ) from None
         if a["type"] == "json_schema":
             try:
                 jsonschema.Draft202012Validator.check_schema(a["schema"])
             except jsonschema.SchemaError as exc:
-                raise DomainError(f"{where}.schema is not a valid JSON Schema: {exc.message}", field=f"{where}.schema") from None
+                raise DomainError(
+                    f"{where}.schema is not a valid JSON Schema: {exc.message}",
+                    field=f"{where}.schema",
+                ) from None
         if a["type"] == "rubric":
             threshold = a.get("min_score", 4)
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 1 <= threshold <= 5:
-                raise DomainError(f"{where}.min_score must be between 1 and 5.", field=f"{where}.min_score")
+            if (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, (int, float))
+                or not 1 <= threshold <= 5
+            ):
+                raise DomainError(
+                    f"{where}.min_score must be between 1 and 5.", field=f"{where}.min_score"
+                )
     return assertions
 
 

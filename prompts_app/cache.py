@@ -45,7 +45,9 @@ def get(project_id: int, prompt_name: str, selector: str) -> tuple[Any, str | No
     return None, generation
 
 
-def put(project_id: int, prompt_name: str, selector: str, generation: str | None, entry: dict) -> None:
+def put(
+    project_id: int, prompt_name: str, selector: str, generation: str | None, entry: dict
+) -> None:
     if generation is None:
         return
     try:

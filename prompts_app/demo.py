@@ -12,7 +12,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from prompts_app import selectors, services
-from prompts_app.models import PICO, AdvisorSettings, ModelPrice, Project, Prompt, PromptVersion, UsageRollup
+from prompts_app.models import (
+    PICO,
+    AdvisorSettings,
+    ModelPrice,
+    Project,
+    Prompt,
+    PromptVersion,
+    UsageRollup,
+)
 from prompts_app.pricing import call_cost
 
 CATEGORIES = {
@@ -27,8 +35,16 @@ CATEGORIES = {
     "warranty_claim": "A product failed after normal use within the 2-year warranty.",
     "account_billing": "Payment failed, double charge, invoice request, promo code or account access.",
 }
-PRODUCTS = ["Ridgeline rain jacket", "Basecamp 4 tent", "Trailhead 45 L pack", "Summit down vest",
-            "Cascade hiking boots", "Alpine merino base layer", "Northstar headlamp", "Glacier sleeping bag"]
+PRODUCTS = [
+    "Ridgeline rain jacket",
+    "Basecamp 4 tent",
+    "Trailhead 45 L pack",
+    "Summit down vest",
+    "Cascade hiking boots",
+    "Alpine merino base layer",
+    "Northstar headlamp",
+    "Glacier sleeping bag",
+]
 OPENERS = ["Hi,", "Hello team,", "Hey there,", "Good morning,", "To whom it may concern,", ""]
 TEMPLATES = {
     "shipping_delay": "my {p} (order NW-{n}) was due {d} days ago and tracking hasn't moved.",
@@ -75,10 +91,19 @@ def _examples(count: int, rng: random.Random) -> list[dict]:
     examples = []
     for i in range(count):
         category = keys[i % len(keys)]
-        text = TEMPLATES[category].format(p=rng.choice(PRODUCTS), n=40000 + rng.randrange(20000), d=rng.randrange(2, 15))
+        text = TEMPLATES[category].format(
+            p=rng.choice(PRODUCTS), n=40000 + rng.randrange(20000), d=rng.randrange(2, 15)
+        )
         opener = rng.choice(OPENERS)
         message = f"{opener} {text}" if opener else text[0].upper() + text[1:]
-        examples.append({"input": {"message": message}, "output": category, "approved": True, "tags": ["triage"]})
+        examples.append(
+            {
+                "input": {"message": message},
+                "output": category,
+                "approved": True,
+                "tags": ["triage"],
+            }
+        )
     return examples
 
 
@@ -89,27 +114,41 @@ def triage_prompt_create(project: Project) -> Prompt | None:
         return None
     rng = random.Random(7)
     example_set = services.example_set_create(
-        project=project, name="ticket-triage-labelled", description="Agent-labelled tickets, reviewed."
+        project=project,
+        name="ticket-triage-labelled",
+        description="Agent-labelled tickets, reviewed.",
     )
     esv = services.example_set_version_create(
-        example_set=example_set, examples=_examples(600, rng), message="600 reviewed labels", author="demo"
+        example_set=example_set,
+        examples=_examples(600, rng),
+        message="600 reviewed labels",
+        author="demo",
     )
     prompt = services.prompt_create(
-        project=project, name="ticket-triage", kind=Prompt.KIND_CHAT,
+        project=project,
+        name="ticket-triage",
+        kind=Prompt.KIND_CHAT,
         description="Classify a support ticket into one category id.",
         tags=["support", "classification"],
     )
     version = services.prompt_version_create(
         prompt=prompt,
-        messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "{{ message }}"}],
+        messages=[
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": "{{ message }}"},
+        ],
         model_config={"model": "gpt-4o-mini", "temperature": 0, "max_tokens": 5},
         example_set_version=esv,
         message="Triage with ten categories and hard cases",
         author="demo",
     )
-    services.label_move(prompt=prompt, label="production", version_number=1, reason="launch", actor="demo")
+    services.label_move(
+        prompt=prompt, label="production", version_number=1, reason="launch", actor="demo"
+    )
     # Labelling and reviewing 600 tickets took about a week of an agent's time.
-    AdvisorSettings.objects.update_or_create(project=project, defaults={"data_preparation_cost": 1500})
+    AdvisorSettings.objects.update_or_create(
+        project=project, defaults={"data_preparation_cost": 1500}
+    )
     # Stable for two months: the version and its label date from October.
     october = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC)
     PromptVersion.objects.filter(pk=version.pk).update(created_at=october)
@@ -150,22 +189,42 @@ def usage_generate(project: Project, *, days: int = 60, today: dt.date | None = 
             # The newest version takes the last two weeks of traffic, the one before it the rest.
             number, config = versions[-1] if offset < 14 or len(versions) == 1 else versions[-2]
             model = config.get("model") or "gpt-4o-mini"
-            if UsageRollup.objects.filter(prompt=prompt, version_number=number, model=model, day=day).exists():
+            if UsageRollup.objects.filter(
+                prompt=prompt, version_number=number, model=model, day=day
+            ).exists():
                 continue
-            calls = int(calls_per_day * rng.uniform(0.85, 1.15) * (0.7 if day.weekday() >= 5 else 1))
+            calls = int(
+                calls_per_day * rng.uniform(0.85, 1.15) * (0.7 if day.weekday() >= 5 else 1)
+            )
             cached = int(input_tokens * 0.4) * calls if prompt.name == "support-reply" else 0
             price = ModelPrice.objects.in_force(
-                project=project, model=model, at=dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+                project=project,
+                model=model,
+                at=dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC),
             )
             cost = (
-                call_cost(price, input_tokens=input_tokens * calls, output_tokens=output_tokens * calls, cached_input_tokens=cached)
-                if price else None
+                call_cost(
+                    price,
+                    input_tokens=input_tokens * calls,
+                    output_tokens=output_tokens * calls,
+                    cached_input_tokens=cached,
+                )
+                if price
+                else None
             )
             UsageRollup.objects.create(
-                project=project, prompt=prompt, version_number=number, model=model, day=day,
-                calls=calls, error_calls=calls // 400, unpriced_calls=0 if price else calls,
-                input_tokens=input_tokens * calls, cached_input_tokens=cached,
-                output_tokens=output_tokens * calls, latency_ms_total=calls * rng.randrange(300, 1400),
+                project=project,
+                prompt=prompt,
+                version_number=number,
+                model=model,
+                day=day,
+                calls=calls,
+                error_calls=calls // 400,
+                unpriced_calls=0 if price else calls,
+                input_tokens=input_tokens * calls,
+                cached_input_tokens=cached,
+                output_tokens=output_tokens * calls,
+                latency_ms_total=calls * rng.randrange(300, 1400),
                 cost_pico=int(cost * PICO) if cost is not None else 0,
             )
             written += 1

@@ -65,10 +65,14 @@ def _cases_clean(cases: Any) -> list[dict]:
             raise DomainError(f"{where} must be an object.", field=where)
         unknown = set(case) - {"name", "variables", "expected_output", "assertions"}
         if unknown:
-            raise DomainError(f"{where} has unknown keys: {', '.join(sorted(unknown))}.", field=where)
+            raise DomainError(
+                f"{where} has unknown keys: {', '.join(sorted(unknown))}.", field=where
+            )
         name = case.get("name") or f"case-{index + 1}"
         if not isinstance(name, str) or len(name) > 100:
-            raise DomainError(f"{where}.name must be a string of at most 100 characters.", field=f"{where}.name")
+            raise DomainError(
+                f"{where}.name must be a string of at most 100 characters.", field=f"{where}.name"
+            )
         if name in seen:
             raise DomainError(f"{where}.name '{name}' is used twice.", field=f"{where}.name")
         seen.add(name)
@@ -77,13 +81,17 @@ def _cases_clean(cases: Any) -> list[dict]:
             raise DomainError(f"{where}.variables must be an object.", field=f"{where}.variables")
         expected = case.get("expected_output", "")
         if not isinstance(expected, str):
-            raise DomainError(f"{where}.expected_output must be a string.", field=f"{where}.expected_output")
+            raise DomainError(
+                f"{where}.expected_output must be a string.", field=f"{where}.expected_output"
+            )
         cleaned.append(
             {
                 "name": name,
                 "variables": variables,
                 "expected_output": expected,
-                "assertions": checks.assertions_clean(case.get("assertions", []), field=f"{where}.assertions"),
+                "assertions": checks.assertions_clean(
+                    case.get("assertions", []), field=f"{where}.assertions"
+                ),
             }
         )
     return cleaned
@@ -101,8 +109,14 @@ def eval_suite_update(
     provider name of the project, or "" for none (static checks only)."""
     suite = eval_suite_get_or_create(prompt=prompt)
     if repeats is not None:
-        if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
-            raise DomainError(f"'repeats' must be an integer from 1 to {MAX_REPEATS}.", field="repeats")
+        if (
+            isinstance(repeats, bool)
+            or not isinstance(repeats, int)
+            or not 1 <= repeats <= MAX_REPEATS
+        ):
+            raise DomainError(
+                f"'repeats' must be an integer from 1 to {MAX_REPEATS}.", field="repeats"
+            )
         suite.repeats = repeats
     if provider is not None:
         if provider == "":
@@ -111,14 +125,17 @@ def eval_suite_update(
             found = Provider.objects.filter(project=prompt.project, name=provider).first()
             if found is None:
                 raise NotFound(
-                    f"No provider named '{provider}' in this project: add one in the admin.", field="provider"
+                    f"No provider named '{provider}' in this project: add one in the admin.",
+                    field="provider",
                 )
             suite.provider = found
     suite.save()
     if cases is not None:
         cleaned = _cases_clean(cases)
         suite.cases.all().delete()
-        EvalCase.objects.bulk_create(EvalCase(suite=suite, position=i, **c) for i, c in enumerate(cleaned))
+        EvalCase.objects.bulk_create(
+            EvalCase(suite=suite, position=i, **c) for i, c in enumerate(cleaned)
+        )
     return suite
 
 
@@ -138,7 +155,9 @@ def _provider_snapshot(provider: Provider | None) -> dict | None:
     }
 
 
-def eval_run_create(*, version: PromptVersion, trigger: str = EvalRun.TRIGGER_MANUAL, requested_by: str = "") -> EvalRun:
+def eval_run_create(
+    *, version: PromptVersion, trigger: str = EvalRun.TRIGGER_MANUAL, requested_by: str = ""
+) -> EvalRun:
     """Make a run of the prompt's suite as it is now; it is enqueued once the
     transaction commits (never before, so a worker always finds the row)."""
     suite = EvalSuite.objects.filter(prompt_id=version.prompt_id).select_related("provider").first()
@@ -158,7 +177,9 @@ def eval_run_create(*, version: PromptVersion, trigger: str = EvalRun.TRIGGER_MA
 @transaction.atomic
 def eval_run_request(*, version: PromptVersion, requested_by: str = "") -> EvalRun:
     """A re-run asked for by a person (admin or API)."""
-    return eval_run_create(version=version, trigger=EvalRun.TRIGGER_MANUAL, requested_by=requested_by)
+    return eval_run_create(
+        version=version, trigger=EvalRun.TRIGGER_MANUAL, requested_by=requested_by
+    )
 
 
 def eval_run_enqueue(*, run_id: int) -> bool:
@@ -247,7 +268,9 @@ def static_checks(version: PromptVersion, cases: list[dict], provider: dict | No
         "cases_rendered": len(input_tokens),
         "render_failures": len(per_case) - len(input_tokens),
         "avg_input_tokens": str(avg_in.quantize(Decimal("0.01"))) if avg_in is not None else None,
-        "est_cost_per_call": str(cost.quantize(Decimal("0.0000000001"))) if cost is not None else None,
+        "est_cost_per_call": str(cost.quantize(Decimal("0.0000000001")))
+        if cost is not None
+        else None,
     }
 
 
@@ -257,12 +280,23 @@ def _delta(new: str | None, old: str | None) -> str | None:
     return str(Decimal(new) - Decimal(old))
 
 
-def _comparison(version: PromptVersion, cases: list[dict], provider: dict | None, mine: dict) -> dict:
+def _comparison(
+    version: PromptVersion, cases: list[dict], provider: dict | None, mine: dict
+) -> dict:
     """Static figures of the previous and the production version on the same cases."""
     compared = {}
-    previous = PromptVersion.objects.filter(prompt_id=version.prompt_id, number=version.number - 1).first()
-    production = Label.objects.filter(prompt_id=version.prompt_id, name=Label.PRODUCTION).select_related("version").first()
-    for name, other in (("previous", previous), ("production", production.version if production else None)):
+    previous = PromptVersion.objects.filter(
+        prompt_id=version.prompt_id, number=version.number - 1
+    ).first()
+    production = (
+        Label.objects.filter(prompt_id=version.prompt_id, name=Label.PRODUCTION)
+        .select_related("version")
+        .first()
+    )
+    for name, other in (
+        ("previous", previous),
+        ("production", production.version if production else None),
+    ):
         if other is None:
             compared[name] = None
             continue
@@ -272,7 +306,9 @@ def _comparison(version: PromptVersion, cases: list[dict], provider: dict | None
             "avg_input_tokens": theirs["avg_input_tokens"],
             "est_cost_per_call": theirs["est_cost_per_call"],
             "delta_avg_input_tokens": _delta(mine["avg_input_tokens"], theirs["avg_input_tokens"]),
-            "delta_est_cost_per_call": _delta(mine["est_cost_per_call"], theirs["est_cost_per_call"]),
+            "delta_est_cost_per_call": _delta(
+                mine["est_cost_per_call"], theirs["est_cost_per_call"]
+            ),
         }
     return compared
 
@@ -309,7 +345,9 @@ def eval_run_start(*, run_id: int) -> list[tuple[str, int]]:
         locked.save(update_fields=["summary"])
     if not run.provider:
         return []
-    done = set(EvalCaseResult.objects.filter(run_id=run_id).values_list("case_name", "repeat_index"))
+    done = set(
+        EvalCaseResult.objects.filter(run_id=run_id).values_list("case_name", "repeat_index")
+    )
     return [
         (case["name"], repeat)
         for case in run.cases
@@ -327,7 +365,9 @@ def _provider_call(provider: dict, model: str, messages: list[dict], config: dic
         api_key=api_key,
         temperature=config.get("temperature"),
         max_tokens=config.get("max_tokens"),
-        response_format=config.get("response_format") if isinstance(config.get("response_format"), dict) else None,
+        response_format=config.get("response_format")
+        if isinstance(config.get("response_format"), dict)
+        else None,
         timeout_seconds=provider.get("timeout_seconds", 30.0),
         max_retries=provider.get("max_retries", 3),
         backoff_seconds=settings.PROVIDER_BACKOFF_SECONDS,
@@ -339,7 +379,9 @@ def eval_case_execute(*, run_id: int, case_name: str, repeat_index: int) -> Eval
     run = _load_run(run_id)
     if run.is_finished or not run.provider:
         return None
-    existing = EvalCaseResult.objects.filter(run=run, case_name=case_name, repeat_index=repeat_index).first()
+    existing = EvalCaseResult.objects.filter(
+        run=run, case_name=case_name, repeat_index=repeat_index
+    ).first()
     if existing is not None:
         return existing
     case = next((c for c in run.cases if c["name"] == case_name), None)
@@ -378,7 +420,10 @@ def eval_case_execute(*, run_id: int, case_name: str, repeat_index: int) -> Eval
             task_text = "\n\n".join(f"[{m['role']}] {m['content']}" for m in messages)
             try:
                 grade = _provider_call(
-                    run.provider, model, checks.rubric_messages(completion.text, assertion, task_text), {}
+                    run.provider,
+                    model,
+                    checks.rubric_messages(completion.text, assertion, task_text),
+                    {},
                 )
             except ProviderError as exc:
                 result.status, result.error = EvalCaseResult.ERROR, f"grader failed: {exc.message}"
@@ -386,16 +431,22 @@ def eval_case_execute(*, run_id: int, case_name: str, repeat_index: int) -> Eval
                 return _store(result)
             verdicts.append(checks.rubric_verdict(grade.text, assertion))
         else:
-            verdicts.append(checks.check(completion.text, assertion, case.get("expected_output", "")))
+            verdicts.append(
+                checks.check(completion.text, assertion, case.get("expected_output", ""))
+            )
     result.assertions = [v.as_dict() for v in verdicts]
-    result.status = EvalCaseResult.PASSED if all(v.passed for v in verdicts) else EvalCaseResult.FAILED
+    result.status = (
+        EvalCaseResult.PASSED if all(v.passed for v in verdicts) else EvalCaseResult.FAILED
+    )
     return _store(result)
 
 
 def _store(result: EvalCaseResult) -> EvalCaseResult:
     # A redelivered task may have raced us here: the unique constraint keeps one.
     EvalCaseResult.objects.bulk_create([result], ignore_conflicts=True)
-    return EvalCaseResult.objects.get(run_id=result.run_id, case_name=result.case_name, repeat_index=result.repeat_index)
+    return EvalCaseResult.objects.get(
+        run_id=result.run_id, case_name=result.case_name, repeat_index=result.repeat_index
+    )
 
 
 def _case_consistency(case: dict, results: list[EvalCaseResult]) -> dict:
@@ -434,8 +485,12 @@ def _model_summary(run: EvalRun, results: list[EvalCaseResult]) -> dict:
         "errors": sum(r.status == EvalCaseResult.ERROR for r in results),
         "pass_rate": _rate(passed, len(results)),
         "total_cost": str(sum(costs, Decimal(0))) if costs else None,
-        "avg_input_tokens": _avg([r.input_tokens for r in results if r.status != EvalCaseResult.ERROR]),
-        "avg_output_tokens": _avg([r.output_tokens for r in results if r.status != EvalCaseResult.ERROR]),
+        "avg_input_tokens": _avg(
+            [r.input_tokens for r in results if r.status != EvalCaseResult.ERROR]
+        ),
+        "avg_output_tokens": _avg(
+            [r.output_tokens for r in results if r.status != EvalCaseResult.ERROR]
+        ),
         "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
         "cases": [_case_consistency(case, by_case.get(case["name"], [])) for case in run.cases],
     }
@@ -446,7 +501,9 @@ def _avg(values: list[int]) -> str | None:
 
 
 def _production_pass_rate(run: EvalRun) -> dict | None:
-    label = Label.objects.filter(prompt_id=run.prompt_version.prompt_id, name=Label.PRODUCTION).first()
+    label = Label.objects.filter(
+        prompt_id=run.prompt_version.prompt_id, name=Label.PRODUCTION
+    ).first()
     if label is None:
         return None
     theirs = (
@@ -458,7 +515,12 @@ def _production_pass_rate(run: EvalRun) -> dict | None:
     if theirs is None:
         return {"version": label.version.number, "run": None}
     their_rate = (theirs.summary.get("model") or {}).get("pass_rate")
-    return {"version": label.version.number, "run": theirs.pk, "status": theirs.status, "pass_rate": their_rate}
+    return {
+        "version": label.version.number,
+        "run": theirs.pk,
+        "status": theirs.status,
+        "pass_rate": their_rate,
+    }
 
 
 @transaction.atomic
@@ -507,14 +569,22 @@ def eval_runs_sweep(
     """Recover runs that a lost message, a stopped broker or a killed worker left behind."""
     now = now or timezone.now()
     report = {"enqueued": 0, "resumed": 0, "timed_out": 0}
-    for run in EvalRun.objects.filter(status__in=[EvalRun.QUEUED, EvalRun.RUNNING], created_at__lt=now - give_up_after):
+    for run in EvalRun.objects.filter(
+        status__in=[EvalRun.QUEUED, EvalRun.RUNNING], created_at__lt=now - give_up_after
+    ):
         eval_run_fail(run_id=run.pk, reason=f"timed out: not finished within {give_up_after}")
         report["timed_out"] += 1
-    never_sent = EvalRun.objects.filter(status=EvalRun.QUEUED, enqueued_at__isnull=True, created_at__lt=now - unsent_after)
+    never_sent = EvalRun.objects.filter(
+        status=EvalRun.QUEUED, enqueued_at__isnull=True, created_at__lt=now - unsent_after
+    )
     lost = EvalRun.objects.filter(status=EvalRun.QUEUED, enqueued_at__lt=now - stale_after)
-    for run_id in set(never_sent.values_list("pk", flat=True)) | set(lost.values_list("pk", flat=True)):
+    for run_id in set(never_sent.values_list("pk", flat=True)) | set(
+        lost.values_list("pk", flat=True)
+    ):
         report["enqueued"] += eval_run_enqueue(run_id=run_id)
-    for run_id in EvalRun.objects.filter(status=EvalRun.RUNNING, started_at__lt=now - stale_after).values_list("pk", flat=True):
+    for run_id in EvalRun.objects.filter(
+        status=EvalRun.RUNNING, started_at__lt=now - stale_after
+    ).values_list("pk", flat=True):
         eval_run_enqueue(run_id=run_id)
         report["resumed"] += 1
     return report

@@ -23,7 +23,9 @@ VALIDATION_PERCENT = 10
 
 
 def production_version(prompt: Prompt) -> PromptVersion | None:
-    label = Label.objects.filter(prompt=prompt, name=Label.PRODUCTION).select_related("version").first()
+    label = (
+        Label.objects.filter(prompt=prompt, name=Label.PRODUCTION).select_related("version").first()
+    )
     if label is not None:
         return label.version
     return PromptVersion.objects.filter(prompt=prompt).order_by("-number").first()
@@ -41,7 +43,9 @@ def example_user_message(prompt: Prompt, version: PromptVersion, example_input) 
     if isinstance(example_input, str):
         return example_input
     if prompt.kind == Prompt.KIND_CHAT:
-        user_template = next((m["content"] for m in version.messages or [] if m["role"] == "user"), None)
+        user_template = next(
+            (m["content"] for m in version.messages or [] if m["role"] == "user"), None
+        )
         if user_template is not None:
             try:
                 return rendering.render("text", user_template, example_input)
@@ -54,7 +58,9 @@ def training_conversation(prompt: Prompt, version: PromptVersion, example: Examp
     messages = []
     if prompt.description.strip():
         messages.append({"role": "system", "content": prompt.description.strip()})
-    messages.append({"role": "user", "content": example_user_message(prompt, version, example.input)})
+    messages.append(
+        {"role": "user", "content": example_user_message(prompt, version, example.input)}
+    )
     messages.append({"role": "assistant", "content": example.output})
     return {"messages": messages}
 
@@ -94,7 +100,9 @@ def finetune_stats(prompt: Prompt, *, epochs: int) -> dict:
     trained = train_tokens * epochs  # providers bill the training split, once per epoch
     cost = None
     if price is not None and price.training_per_1m is not None:
-        cost = (Decimal(trained) * price.training_per_1m / Decimal(1_000_000)).quantize(Decimal("0.01"))
+        cost = (Decimal(trained) * price.training_per_1m / Decimal(1_000_000)).quantize(
+            Decimal("0.01")
+        )
     return {
         "prompt": prompt.name,
         "version": version.number if version else None,
@@ -104,7 +112,9 @@ def finetune_stats(prompt: Prompt, *, epochs: int) -> dict:
         "validation": {"examples": len(dataset["validation"]), "tokens": validation_tokens},
         "epochs": epochs,
         "training_tokens": trained,
-        "training_price_per_1m": str(price.training_per_1m) if price and price.training_per_1m is not None else None,
+        "training_price_per_1m": str(price.training_per_1m)
+        if price and price.training_per_1m is not None
+        else None,
         "estimated_training_cost": str(cost) if cost is not None else None,
         "currency": "USD",
     }

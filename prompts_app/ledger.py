@@ -29,8 +29,17 @@ MAX_BATCH = 1000
 MAX_TOKENS = 10_000_000
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 EVENT_KEYS = {
-    "event_id", "prompt", "version", "label", "model", "input_tokens", "cached_input_tokens",
-    "output_tokens", "latency_ms", "status", "timestamp",
+    "event_id",
+    "prompt",
+    "version",
+    "label",
+    "model",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "status",
+    "timestamp",
 }
 
 
@@ -57,7 +66,9 @@ class IngestResult:
         }
 
 
-def _int(event: dict, key: str, *, required: bool, default: int | None = None, upper: int = MAX_TOKENS) -> int | None:
+def _int(
+    event: dict, key: str, *, required: bool, default: int | None = None, upper: int = MAX_TOKENS
+) -> int | None:
     value = event.get(key, default)
     if value is None:
         if required:
@@ -85,7 +96,9 @@ def _timestamp(event: dict, now: dt.datetime) -> dt.datetime:
         return now
     parsed = parse_datetime(raw) if isinstance(raw, str) else None
     if parsed is None:
-        raise Rejected("'timestamp' must be an ISO 8601 date-time, e.g. 2026-11-28T14:03:00Z.", "timestamp")
+        raise Rejected(
+            "'timestamp' must be an ISO 8601 date-time, e.g. 2026-11-28T14:03:00Z.", "timestamp"
+        )
     if timezone.is_naive(parsed):
         raise Rejected("'timestamp' needs a time zone (end it with Z for UTC).", "timestamp")
     if parsed > now + MAX_CLOCK_SKEW:
@@ -97,15 +110,27 @@ class _Context:
     """What validating a batch needs, loaded with one query per kind."""
 
     def __init__(self, project: Project, events: list) -> None:
-        names = {e.get("prompt") for e in events if isinstance(e, dict) and isinstance(e.get("prompt"), str)}
+        names = {
+            e.get("prompt")
+            for e in events
+            if isinstance(e, dict) and isinstance(e.get("prompt"), str)
+        }
         self.prompts = {p.name: p for p in Prompt.objects.filter(project=project, name__in=names)}
         self.labels = {
             (label.prompt_id, label.name): label.version.number
-            for label in Label.objects.filter(prompt__in=self.prompts.values()).select_related("version")
+            for label in Label.objects.filter(prompt__in=self.prompts.values()).select_related(
+                "version"
+            )
         }
-        models = {e.get("model") for e in events if isinstance(e, dict) and isinstance(e.get("model"), str)}
+        models = {
+            e.get("model")
+            for e in events
+            if isinstance(e, dict) and isinstance(e.get("model"), str)
+        }
         self.prices: dict[str, list[ModelPrice]] = defaultdict(list)
-        for price in ModelPrice.objects.filter(project=project, model__in=models).order_by("-effective_from"):
+        for price in ModelPrice.objects.filter(project=project, model__in=models).order_by(
+            "-effective_from"
+        ):
             self.prices[price.model].append(price)
 
     def price_at(self, model: str, at: dt.datetime) -> ModelPrice | None:
@@ -150,7 +175,12 @@ def _clean_event(event: Any, ctx: _Context, now: dt.datetime) -> dict:
     price = ctx.price_at(model, occurred_at)
     cost_pico = None
     if price is not None:
-        cost = call_cost(price, input_tokens=input_tokens, output_tokens=output_tokens, cached_input_tokens=cached)
+        cost = call_cost(
+            price,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached,
+        )
         cost_pico = int(cost * PICO)
     return {
         "event_id": event_id,
@@ -170,13 +200,31 @@ def _clean_event(event: Any, ctx: _Context, now: dt.datetime) -> dict:
 
 
 EVENT_COLUMNS = [
-    "project_id", "event_id", "prompt_id", "version_number", "label", "model", "input_tokens",
-    "cached_input_tokens", "output_tokens", "latency_ms", "status", "occurred_at", "cost_pico",
-    "priced", "received_at",
+    "project_id",
+    "event_id",
+    "prompt_id",
+    "version_number",
+    "label",
+    "model",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "status",
+    "occurred_at",
+    "cost_pico",
+    "priced",
+    "received_at",
 ]
 ROLLUP_SUMS = [
-    "calls", "error_calls", "unpriced_calls", "input_tokens", "cached_input_tokens",
-    "output_tokens", "latency_ms_total", "cost_pico",
+    "calls",
+    "error_calls",
+    "unpriced_calls",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "latency_ms_total",
+    "cost_pico",
 ]
 
 
@@ -254,8 +302,12 @@ def usage_ingest(*, project: Project, events: Any) -> IngestResult:
         except Rejected as exc:
             event_id = event.get("event_id") if isinstance(event, dict) else None
             result.rejected.append(
-                {"index": index, "event_id": event_id if isinstance(event_id, str) else None,
-                 "reason": exc.reason, "field": exc.field}
+                {
+                    "index": index,
+                    "event_id": event_id if isinstance(event_id, str) else None,
+                    "reason": exc.reason,
+                    "field": exc.field,
+                }
             )
             continue
         if row["event_id"] in seen:

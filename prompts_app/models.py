@@ -125,7 +125,9 @@ class PromptVersion(models.Model):
     number = models.PositiveIntegerField()
     template = models.TextField(blank=True)
     messages = models.JSONField(null=True, blank=True)
-    variables = models.JSONField(default=dict, blank=True, help_text="JSON Schema of the variables.")
+    variables = models.JSONField(
+        default=dict, blank=True, help_text="JSON Schema of the variables."
+    )
     model_config = models.JSONField(default=dict, blank=True)
     example_set_version = models.ForeignKey(
         "ExampleSetVersion",
@@ -142,7 +144,9 @@ class PromptVersion(models.Model):
     class Meta:
         ordering = ["prompt", "-number"]
         constraints = [
-            models.UniqueConstraint(fields=["prompt", "number"], name="uniq_version_number_per_prompt")
+            models.UniqueConstraint(
+                fields=["prompt", "number"], name="uniq_version_number_per_prompt"
+            )
         ]
 
     def __str__(self) -> str:
@@ -305,10 +309,14 @@ class ModelPrice(models.Model):
     provider = models.CharField(max_length=50, blank=True)
     effective_from = models.DateTimeField()
     input_per_1m = models.DecimalField(max_digits=14, decimal_places=6)
-    cached_input_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cached_input_per_1m = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True
+    )
     output_per_1m = models.DecimalField(max_digits=14, decimal_places=6)
     ft_input_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
-    ft_cached_input_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    ft_cached_input_per_1m = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True
+    )
     ft_output_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     training_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     source = models.TextField(blank=True)
@@ -340,7 +348,9 @@ class Provider(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="providers")
     name = models.CharField(max_length=100, validators=[slug_validator])
     base_url = models.URLField(max_length=500, help_text="e.g. https://api.openai.com/v1")
-    model = models.CharField(max_length=200, help_text="Used when a version's model_config names none.")
+    model = models.CharField(
+        max_length=200, help_text="Used when a version's model_config names none."
+    )
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
@@ -418,7 +428,9 @@ class EvalRun(models.Model):
     TRIGGER_AUTO = "auto"
     TRIGGER_MANUAL = "manual"
 
-    prompt_version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="eval_runs")
+    prompt_version = models.ForeignKey(
+        PromptVersion, on_delete=models.CASCADE, related_name="eval_runs"
+    )
     trigger = models.CharField(max_length=10, default=TRIGGER_AUTO)
     requested_by = models.CharField(max_length=150, blank=True)
     status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=QUEUED, db_index=True)
@@ -513,7 +525,9 @@ class UsageEvent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "event_id"], name="uniq_usage_event_id_per_project")
+            models.UniqueConstraint(
+                fields=["project", "event_id"], name="uniq_usage_event_id_per_project"
+            )
         ]
         indexes = [models.Index(fields=["prompt", "occurred_at"], name="usage_prompt_time")]
 
@@ -537,7 +551,9 @@ class UsageRollup(models.Model):
     cached_input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     latency_ms_total = models.PositiveBigIntegerField(default=0)
-    cost_pico = models.BigIntegerField(default=0, help_text="Cost of the priced calls, in 1e-12 dollars.")
+    cost_pico = models.BigIntegerField(
+        default=0, help_text="Cost of the priced calls, in 1e-12 dollars."
+    )
 
     class Meta:
         constraints = [
@@ -554,7 +570,9 @@ class UsageRollup(models.Model):
 class AdvisorSettings(models.Model):
     """A project's fine-tuning thresholds and costs (defaults from DESIGN.md)."""
 
-    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="advisor_settings")
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="advisor_settings"
+    )
     payback_horizon_months = models.DecimalField(max_digits=6, decimal_places=2, default=12)
     data_preparation_cost = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     epochs = models.PositiveSmallIntegerField(default=3)
@@ -562,7 +580,9 @@ class AdvisorSettings(models.Model):
         default=50, help_text="Tokens of the short instruction a tuned model still gets."
     )
     prefill_ms_per_token = models.DecimalField(
-        max_digits=8, decimal_places=4, default=Decimal("0.2"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("0.2"),
         help_text="Prefill time per input token, for the latency saved.",
     )
     volume_floor_calls_per_month = models.PositiveIntegerField(default=50_000)
@@ -632,5 +652,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["alert", "webhook"], name="uniq_delivery_per_alert_webhook")
+            models.UniqueConstraint(
+                fields=["alert", "webhook"], name="uniq_delivery_per_alert_webhook"
+            )
         ]

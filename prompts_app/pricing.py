@@ -63,7 +63,9 @@ def call_cost(
     """Cost of one call: uncached input, cached input (at the cached price when
     the sheet has one) and output, each priced per 1M tokens."""
     cached = min(cached_input_tokens, input_tokens)
-    cached_price = price.cached_input_per_1m if price.cached_input_per_1m is not None else price.input_per_1m
+    cached_price = (
+        price.cached_input_per_1m if price.cached_input_per_1m is not None else price.input_per_1m
+    )
     return (
         (input_tokens - cached) * price.input_per_1m
         + cached * cached_price

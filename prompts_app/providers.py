@@ -95,7 +95,9 @@ def chat_completion(
                     f"The provider did not answer within {timeout_seconds:g} s.", retryable=True
                 )
             except httpx.HTTPError as exc:
-                last_error = ProviderError(f"Could not reach the provider at {url}: {exc}.", retryable=True)
+                last_error = ProviderError(
+                    f"Could not reach the provider at {url}: {exc}.", retryable=True
+                )
             else:
                 latency_ms = int((time.monotonic() - started) * 1000)
                 if response.status_code == 200:

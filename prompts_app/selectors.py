@@ -50,7 +50,9 @@ def _parse_version_number(value: Any, *, field: str = "version") -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise DomainError(f"'{field}' must be a positive integer, not {value!r}.", field=field) from None
+        raise DomainError(
+            f"'{field}' must be a positive integer, not {value!r}.", field=field
+        ) from None
     if number < 1:
         raise DomainError(f"'{field}' must be a positive integer.", field=field)
     return number
@@ -76,7 +78,9 @@ def prompt_version_list(*, prompt: Prompt):
     )
 
 
-def prompt_version_for(*, prompt: Prompt, label: str | None, version: Any = None) -> tuple[PromptVersion, str | None]:
+def prompt_version_for(
+    *, prompt: Prompt, label: str | None, version: Any = None
+) -> tuple[PromptVersion, str | None]:
     """The version a runtime client gets: by number, by label, or production
     falling back to the latest version. Returns (version, label name or None)."""
     if version is not None and label is not None:
@@ -84,7 +88,11 @@ def prompt_version_for(*, prompt: Prompt, label: str | None, version: Any = None
     if version is not None:
         return prompt_version_get(prompt=prompt, number=version), None
     if label in (None, ""):
-        found = Label.objects.filter(prompt=prompt, name=Label.PRODUCTION).select_related("version").first()
+        found = (
+            Label.objects.filter(prompt=prompt, name=Label.PRODUCTION)
+            .select_related("version")
+            .first()
+        )
         if found is not None:
             return found.version, Label.PRODUCTION
         label = Label.LATEST
@@ -127,7 +135,9 @@ def _etag(payload: dict) -> str:
     return '"' + sha256_of(payload)[:32] + '"'
 
 
-def prompt_resolve(*, project: Project, name: str, label: str | None = None, version: Any = None) -> dict:
+def prompt_resolve(
+    *, project: Project, name: str, label: str | None = None, version: Any = None
+) -> dict:
     """{"payload", "etag"} for a runtime client; served from the cache when it can be."""
     if version is not None:
         selector = f"v{_parse_version_number(version)}"
@@ -144,7 +154,9 @@ def prompt_resolve(*, project: Project, name: str, label: str | None = None, ver
     return entry
 
 
-def prompt_render(*, project: Project, name: str, label: str | None, version: Any, variables: Any) -> dict:
+def prompt_render(
+    *, project: Project, name: str, label: str | None, version: Any, variables: Any
+) -> dict:
     resolved = prompt_resolve(project=project, name=name, label=label, version=version)["payload"]
     return render_payload(resolved, variables)
 
@@ -152,7 +164,11 @@ def prompt_render(*, project: Project, name: str, label: str | None, version: An
 def render_payload(resolved: dict, variables: Any) -> dict:
     body = resolved["messages"] if resolved["kind"] == Prompt.KIND_CHAT else resolved["template"]
     output = rendering.render(
-        resolved["kind"], body, variables, examples=resolved["examples"], schema=resolved["variables"]
+        resolved["kind"],
+        body,
+        variables,
+        examples=resolved["examples"],
+        schema=resolved["variables"],
     )
     result = {
         "prompt": resolved["prompt"],
@@ -170,12 +186,16 @@ def render_payload(resolved: dict, variables: Any) -> dict:
 def draft_render(*, template: Any, messages: Any, variables: Any, examples: Any) -> dict:
     """Render a draft that is not saved (admin preview, CI linting). Stores nothing."""
     if (template is None) == (messages is None):
-        raise DomainError("Give exactly one of 'template' (text) or 'messages' (chat).", field="template")
+        raise DomainError(
+            "Give exactly one of 'template' (text) or 'messages' (chat).", field="template"
+        )
     kind = Prompt.KIND_TEXT if template is not None else Prompt.KIND_CHAT
     body = validation.prompt_body_clean(kind, template, messages)
     cleaned = validation.examples_clean(examples if examples is not None else [])
     render_examples = [{"input": e["input"], "output": e["output"]} for e in cleaned]
-    output = rendering.render(kind, body, variables if variables is not None else {}, examples=render_examples)
+    output = rendering.render(
+        kind, body, variables if variables is not None else {}, examples=render_examples
+    )
     return {
         "kind": kind,
         "text": output if isinstance(output, str) else None,
@@ -212,7 +232,9 @@ def _lines_of(version: PromptVersion, section: str) -> list[str]:
         lines = []
         for index, example in enumerate(version_examples(version), start=1):
             lines.append(f"# example {index}")
-            lines.append("input: " + json.dumps(example["input"], sort_keys=True, ensure_ascii=False))
+            lines.append(
+                "input: " + json.dumps(example["input"], sort_keys=True, ensure_ascii=False)
+            )
             lines.extend(("output: " + example["output"]).splitlines())
         return lines
     if section == "model_config":
@@ -267,7 +289,9 @@ def example_set_version_get(*, example_set: ExampleSet, number: Any) -> ExampleS
     number = _parse_version_number(number)
     found = ExampleSetVersion.objects.filter(example_set=example_set, number=number).first()
     if found is None:
-        raise NotFound(f"Example set '{example_set.name}' has no version {number}.", field="version")
+        raise NotFound(
+            f"Example set '{example_set.name}' has no version {number}.", field="version"
+        )
     return found
 
 
@@ -311,7 +335,9 @@ def _ledger_window(days: Any, today: dt.date | None) -> tuple[int, dt.date, dt.d
     try:
         days = int(days)
     except (TypeError, ValueError):
-        raise DomainError(f"'days' must be a whole number of days, not {days!r}.", field="days") from None
+        raise DomainError(
+            f"'days' must be a whole number of days, not {days!r}.", field="days"
+        ) from None
     if not 1 <= days <= MAX_LEDGER_DAYS:
         raise DomainError(f"'days' must be from 1 to {MAX_LEDGER_DAYS}.", field="days")
     today = today or timezone.now().date()
@@ -329,7 +355,9 @@ def _ledger_row(values: dict) -> dict:
         "output_tokens": values["output_tokens"] or 0,
         "cost": str(pico_to_dollars(values["cost_pico"] or 0)),
         "avg_latency_ms": (
-            str((Decimal(values["latency_ms_total"]) / calls).quantize(Decimal("0.1"))) if calls else None
+            str((Decimal(values["latency_ms_total"]) / calls).quantize(Decimal("0.1")))
+            if calls
+            else None
         ),
     }
 
@@ -338,7 +366,9 @@ def _ledger_sums():
     return {name: Sum(name) for name in ROLLUP_SUMS}
 
 
-def prompt_ledger(*, prompt: Prompt, days: Any = 30, group_by: str = "day", today: dt.date | None = None) -> dict:
+def prompt_ledger(
+    *, prompt: Prompt, days: Any = 30, group_by: str = "day", today: dt.date | None = None
+) -> dict:
     """Calls, tokens and cost (USD) of one prompt over the last `days` days (UTC), grouped."""
     if group_by not in LEDGER_GROUPS:
         raise DomainError("'group_by' must be day, version or model.", field="group_by")
@@ -348,7 +378,9 @@ def prompt_ledger(*, prompt: Prompt, days: Any = 30, group_by: str = "day", toda
     rows = []
     for values in rollups.values(column).annotate(**_ledger_sums()).order_by(column):
         key = values[column]
-        rows.append({group_by: key.isoformat() if isinstance(key, dt.date) else key, **_ledger_row(values)})
+        rows.append(
+            {group_by: key.isoformat() if isinstance(key, dt.date) else key, **_ledger_row(values)}
+        )
     return {
         "prompt": prompt.name,
         "days": days,
@@ -367,7 +399,9 @@ def project_ledger(*, project: Project, days: Any = 30, today: dt.date | None = 
     rollups = UsageRollup.objects.filter(project=project, day__gte=start, day__lte=end)
     rows = [
         {"prompt": values["prompt__name"], **_ledger_row(values)}
-        for values in rollups.values("prompt__name").annotate(**_ledger_sums()).order_by("prompt__name")
+        for values in rollups.values("prompt__name")
+        .annotate(**_ledger_sums())
+        .order_by("prompt__name")
     ]
     return {
         "project": project.name,

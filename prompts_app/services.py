@@ -88,7 +88,9 @@ def prompt_create(
     validation.check_slug(name, field="name")
     if kind not in (Prompt.KIND_TEXT, Prompt.KIND_CHAT):
         raise DomainError("'kind' must be 'text' or 'chat'.", field="kind")
-    description = validation.check_text(description, field="description", limit=validation.MAX_DESCRIPTION_CHARS)
+    description = validation.check_text(
+        description, field="description", limit=validation.MAX_DESCRIPTION_CHARS
+    )
     if Prompt.objects.filter(project=project, name=name).exists():
         raise Conflict(f"A prompt named '{name}' already exists in this project.", field="name")
     try:
@@ -102,7 +104,9 @@ def prompt_create(
                 protect_production=bool(protect_production),
             )
     except IntegrityError:
-        raise Conflict(f"A prompt named '{name}' already exists in this project.", field="name") from None
+        raise Conflict(
+            f"A prompt named '{name}' already exists in this project.", field="name"
+        ) from None
 
 
 def prompt_update(
@@ -115,7 +119,9 @@ def prompt_update(
     """Change a prompt's metadata (never its content: that is a new version)."""
     fields = []
     if description is not None:
-        prompt.description = validation.check_text(description, field="description", limit=validation.MAX_DESCRIPTION_CHARS)
+        prompt.description = validation.check_text(
+            description, field="description", limit=validation.MAX_DESCRIPTION_CHARS
+        )
         fields.append("description")
     if tags is not None:
         prompt.tags = validation.check_tags(tags)
@@ -158,11 +164,20 @@ def prompt_version_create(
     because the prompt row is locked while the number is taken."""
     body = validation.prompt_body_clean(prompt.kind, template, messages)
     rendering.validate_template(prompt.kind, body)
-    schema = validation.schema_clean(variables) if variables is not None else rendering.infer_schema(prompt.kind, body)
+    schema = (
+        validation.schema_clean(variables)
+        if variables is not None
+        else rendering.infer_schema(prompt.kind, body)
+    )
     config = validation.model_config_clean(model_config)
     message = validation.check_text(message, field="message", limit=validation.MAX_MESSAGE_CHARS)
-    if example_set_version is not None and example_set_version.example_set.project_id != prompt.project_id:
-        raise DomainError("The example set belongs to another project.", field="example_set_version")
+    if (
+        example_set_version is not None
+        and example_set_version.example_set.project_id != prompt.project_id
+    ):
+        raise DomainError(
+            "The example set belongs to another project.", field="example_set_version"
+        )
 
     locked = Prompt.objects.select_for_update().get(pk=prompt.pk)
     number = locked.latest_version_number + 1
@@ -215,8 +230,14 @@ def label_move(
     """
     validation.check_slug(label, field="label")
     if label == Label.LATEST:
-        raise DomainError("'latest' is implicit (the newest version) and cannot be moved.", field="label")
-    if isinstance(version_number, bool) or not isinstance(version_number, int) or version_number < 1:
+        raise DomainError(
+            "'latest' is implicit (the newest version) and cannot be moved.", field="label"
+        )
+    if (
+        isinstance(version_number, bool)
+        or not isinstance(version_number, int)
+        or version_number < 1
+    ):
         raise DomainError("'version' must be a positive integer.", field="version")
     reason = validation.check_text(reason, field="reason", limit=validation.MAX_MESSAGE_CHARS)
     version = PromptVersion.objects.filter(prompt=prompt, number=version_number).first()
@@ -274,9 +295,13 @@ def label_move(
 @transaction.atomic
 def example_set_create(*, project: Project, name: str, description: str = "") -> ExampleSet:
     validation.check_slug(name, field="name")
-    description = validation.check_text(description, field="description", limit=validation.MAX_DESCRIPTION_CHARS)
+    description = validation.check_text(
+        description, field="description", limit=validation.MAX_DESCRIPTION_CHARS
+    )
     if ExampleSet.objects.filter(project=project, name=name).exists():
-        raise Conflict(f"An example set named '{name}' already exists in this project.", field="name")
+        raise Conflict(
+            f"An example set named '{name}' already exists in this project.", field="name"
+        )
     return ExampleSet.objects.create(project=project, name=name, description=description)
 
 

@@ -11,7 +11,9 @@ from prompts_app import advice, evals
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 2, "max_retries": 5}
 
 
-@shared_task(name="prompts_app.tasks.eval_run_execute", time_limit=120, soft_time_limit=110, **RETRY)
+@shared_task(
+    name="prompts_app.tasks.eval_run_execute", time_limit=120, soft_time_limit=110, **RETRY
+)
 def eval_run_execute(*, run_id: int) -> None:
     pending = evals.eval_run_start(run_id=run_id)
     for case_name, repeat_index in pending:
@@ -19,7 +21,9 @@ def eval_run_execute(*, run_id: int) -> None:
     evals.eval_run_finalize(run_id=run_id)
 
 
-@shared_task(name="prompts_app.tasks.eval_case_execute", time_limit=600, soft_time_limit=590, **RETRY)
+@shared_task(
+    name="prompts_app.tasks.eval_case_execute", time_limit=600, soft_time_limit=590, **RETRY
+)
 def eval_case_execute(*, run_id: int, case_name: str, repeat_index: int) -> None:
     evals.eval_case_execute(run_id=run_id, case_name=case_name, repeat_index=repeat_index)
     evals.eval_run_finalize(run_id=run_id)

@@ -54,8 +54,12 @@ def check_text(value: Any, *, field: str, limit: int) -> str:
 def check_tags(value: Any, *, field: str = "tags") -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in value):
-        raise DomainError(f"'{field}' must be a list of short strings (1-50 characters).", field=field)
+    if not isinstance(value, list) or not all(
+        isinstance(t, str) and 0 < len(t) <= 50 for t in value
+    ):
+        raise DomainError(
+            f"'{field}' must be a list of short strings (1-50 characters).", field=field
+        )
     return value
 
 
@@ -74,17 +78,27 @@ def model_config_clean(config: Any) -> dict:
     for key, value in config.items():
         types = MODEL_CONFIG_FIELDS[key]
         if isinstance(value, bool) or not isinstance(value, types):
-            names = " or ".join({str: "a string", int: "an integer", float: "a number",
-                                 dict: "an object", list: "a list"}[t] for t in types)
+            names = " or ".join(
+                {
+                    str: "a string",
+                    int: "an integer",
+                    float: "a number",
+                    dict: "an object",
+                    list: "a list",
+                }[t]
+                for t in types
+            )
             raise DomainError(f"model_config.{key} must be {names}.", field=f"model_config.{key}")
     if "temperature" in config and not 0 <= config["temperature"] <= 2:
-        raise DomainError("model_config.temperature must be between 0 and 2.",
-                          field="model_config.temperature")
+        raise DomainError(
+            "model_config.temperature must be between 0 and 2.", field="model_config.temperature"
+        )
     if "top_p" in config and not 0 <= config["top_p"] <= 1:
         raise DomainError("model_config.top_p must be between 0 and 1.", field="model_config.top_p")
     if "max_tokens" in config and config["max_tokens"] < 1:
-        raise DomainError("model_config.max_tokens must be at least 1.",
-                          field="model_config.max_tokens")
+        raise DomainError(
+            "model_config.max_tokens must be at least 1.", field="model_config.max_tokens"
+        )
     return config
 
 
@@ -99,15 +113,19 @@ def prompt_body_clean(kind: str, template: Any, messages: Any) -> str | list[dic
         raise DomainError("A chat prompt takes 'messages', not 'template'.", field="template")
     if not isinstance(messages, list) or not messages:
         raise DomainError(
-            "'messages' is required: a non-empty list of {\"role\", \"content\"}.", field="messages"
+            '\'messages\' is required: a non-empty list of {"role", "content"}.', field="messages"
         )
     cleaned = []
     for index, item in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(item, dict) or set(item) - {"role", "content"}:
-            raise DomainError(f"{where} must be an object with 'role' and 'content' only.", field=where)
+            raise DomainError(
+                f"{where} must be an object with 'role' and 'content' only.", field=where
+            )
         if item.get("role") not in ("system", "user", "assistant"):
-            raise DomainError(f"{where}.role must be system, user or assistant.", field=f"{where}.role")
+            raise DomainError(
+                f"{where}.role must be system, user or assistant.", field=f"{where}.role"
+            )
         if not isinstance(item.get("content"), str):
             raise DomainError(f"{where}.content must be a string.", field=f"{where}.content")
         cleaned.append({"role": item["role"], "content": item["content"]})
@@ -141,7 +159,9 @@ def examples_clean(examples: Any) -> list[dict]:
             raise DomainError(f"{where} must be an object.", field=where)
         unknown = set(item) - {"input", "output", "tags", "approved"}
         if unknown:
-            raise DomainError(f"{where} has unknown keys: {', '.join(sorted(unknown))}.", field=where)
+            raise DomainError(
+                f"{where} has unknown keys: {', '.join(sorted(unknown))}.", field=where
+            )
         if not isinstance(item.get("input"), (dict, str)):
             raise DomainError(
                 f"{where}.input must be an object of variables or a user message string.",
@@ -161,7 +181,7 @@ def examples_clean(examples: Any) -> list[dict]:
             }
         )
     if len(canonical_json(cleaned)) > 5_000_000:
-        raise DomainError("The examples are too large (5 MB at most per version).", field="examples")
+        raise DomainError(
+            "The examples are too large (5 MB at most per version).", field="examples"
+        )
     return cleaned
-
-

@@ -90,7 +90,10 @@ def celery_worker(django_db_setup, django_db_blocker):
 
     broker = settings.CELERY_BROKER_URL
     if not broker.startswith("redis://"):
-        pytest.exit("Worker tests need CELERY_BROKER_URL=redis://…: run them with scripts/test.", returncode=2)
+        pytest.exit(
+            "Worker tests need CELERY_BROKER_URL=redis://…: run them with scripts/test.",
+            returncode=2,
+        )
     redis.Redis.from_url(broker).flushdb()  # no stale messages from an earlier run
     worker = CeleryWorker().start()
     yield worker

@@ -126,8 +126,9 @@ def test_support_reply_carries_a_long_static_system_prompt_and_approved_examples
     system = payload["messages"][0]
     assert system["role"] == "system" and "{{" not in system["content"]
     assert count_text_tokens(system["content"]) >= 600
-    version = PromptVersion.objects.get(prompt__project=demo, prompt__name="support-reply",
-                                        number=payload["version"])
+    version = PromptVersion.objects.get(
+        prompt__project=demo, prompt__name="support-reply", number=payload["version"]
+    )
     assert version.example_set_version.examples.filter(approved=True).count() >= 8
 
 
@@ -152,12 +153,14 @@ def test_demo_setup_twice_loads_once_and_leaves_existing_rows_alone(db):
     call_command("demo_setup", stdout=out)
     first = out.getvalue()
     call_command("demo_setup", stdout=out)
-    second = out.getvalue()[len(first):]
+    second = out.getvalue()[len(first) :]
 
     assert "loaded 3 prompts" in first
     assert "nothing loaded" in second
     demo = Project.objects.get(name="demo")
-    assert Prompt.objects.filter(project=demo).count() == 4  # the fixture's 3 + the generated ticket-triage
+    assert (
+        Prompt.objects.filter(project=demo).count() == 4
+    )  # the fixture's 3 + the generated ticket-triage
     assert PromptVersion.objects.filter(prompt__project=demo).count() == sum(
         p.latest_version_number for p in Prompt.objects.filter(project=demo)
     )
@@ -190,8 +193,13 @@ def test_demo_shows_eval_results_for_every_fixture_version(celery_worker):
         if runs.count() == versions.count() and all(r.is_finished for r in runs):
             break
         time.sleep(0.2)
-    runs = {(r.prompt_version.prompt.name, r.prompt_version.number): r for r in EvalRun.objects.select_related("prompt_version__prompt")}
-    assert len(runs) == versions.count() == 10  # 9 fixture versions + the generated ticket-triage v1
+    runs = {
+        (r.prompt_version.prompt.name, r.prompt_version.number): r
+        for r in EvalRun.objects.select_related("prompt_version__prompt")
+    }
+    assert (
+        len(runs) == versions.count() == 10
+    )  # 9 fixture versions + the generated ticket-triage v1
     assert {r.status for r in runs.values()} == {EvalRun.PASSED}
     production = runs[("support-reply", 3)].summary["static"]
     assert production["render_failures"] == 0 and production["est_cost_per_call"] is not None
@@ -210,7 +218,9 @@ def test_demo_has_a_prompt_that_should_fine_tune_and_its_alert():
     assert Decimal(result["figures"]["monthly_savings"]) > 0
     others = Prompt.objects.filter(project__name="demo").exclude(name="ticket-triage")
     assert {advice.prompt_advice(prompt=p)["verdict"] for p in others} == {"keep_prompting"}
-    assert list(Alert.objects.values_list("prompt__name", "kind")) == [("ticket-triage", Alert.KIND_FINE_TUNE)]
+    assert list(Alert.objects.values_list("prompt__name", "kind")) == [
+        ("ticket-triage", Alert.KIND_FINE_TUNE)
+    ]
     # Running it again adds no usage twice and raises no second alert.
     call_command("demo_setup", stdout=StringIO())
     assert Alert.objects.count() == 1

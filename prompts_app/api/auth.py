@@ -69,9 +69,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             throttle.record_failure()
-            raise exceptions.AuthenticationFailed(
-                "Send the key as 'Authorization: Bearer <key>'."
-            )
+            raise exceptions.AuthenticationFailed("Send the key as 'Authorization: Bearer <key>'.")
         api_key = ApiKey.objects.for_raw_key(raw.strip())
         if api_key is None:
             throttle.record_failure()

@@ -44,7 +44,9 @@ class BareAuthResolveApi(APIView):
     REST_FRAMEWORK defaults, as on every /api/v1 view)."""
 
     def get(self, request, project, name):
-        entry = _entry(project, name, request.query_params.get("label"), request.query_params.get("version"))
+        entry = _entry(
+            project, name, request.query_params.get("label"), request.query_params.get("version")
+        )
         headers = {"ETag": entry["etag"], "Cache-Control": "private, no-cache"}
         if request.headers.get("If-None-Match") == entry["etag"]:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -67,7 +69,11 @@ class PingApi(APIView):
 urlpatterns = (
     [
         path("ping", PingApi.as_view(), name="bench-ping"),
-        path("bare/<str:project>/<str:name>/resolve", BareResolveApi.as_view(), name="bench-bare-resolve"),
+        path(
+            "bare/<str:project>/<str:name>/resolve",
+            BareResolveApi.as_view(),
+            name="bench-bare-resolve",
+        ),
         path(
             "bare-auth/<str:project>/<str:name>/resolve",
             BareAuthResolveApi.as_view(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -17,7 +17,9 @@ from prompts_app.errors import DomainError
 logger = logging.getLogger(__name__)
 
 
-def error_response(status_code: int, code: str, message: str, field=None, details=None, headers=None):
+def error_response(
+    status_code: int, code: str, message: str, field=None, details=None, headers=None
+):
     body = {"error": {"code": code, "message": message, "field": field, "details": details or {}}}
     response = Response(body, status=status_code)
     for name, value in (headers or {}).items():
@@ -51,7 +53,9 @@ def api_exception_handler(exc, context):
         message = f"{field}: {message}" if field else message
         return error_response(400, "invalid", message, field or None, {"errors": exc.detail})
     if isinstance(exc, exceptions.ParseError):
-        return error_response(400, "malformed_json", f"The request body is not valid JSON: {exc.detail}")
+        return error_response(
+            400, "malformed_json", f"The request body is not valid JSON: {exc.detail}"
+        )
     if isinstance(exc, Http404):
         return error_response(404, "not_found", "Not found.")
     if isinstance(exc, (OperationalError, InterfaceError)):
@@ -67,7 +71,9 @@ def api_exception_handler(exc, context):
     if response is not None:
         code = getattr(exc, "default_code", "error")
         detail = getattr(exc, "detail", str(exc))
-        headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
+        headers = {
+            k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")
+        }
         return error_response(response.status_code, str(code), str(detail), headers=headers)
     logger.exception("unhandled error in %s", context.get("view"))
     return error_response(

@@ -39,7 +39,9 @@ def add_error_responses(result, generator, request, public):
                     status,
                     {
                         "description": description,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
                     },
                 )
     return result

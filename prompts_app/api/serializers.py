@@ -55,7 +55,9 @@ class StrictCharField(serializers.CharField):
 
 class PromptCreateInput(StrictInputSerializer):
     name = StrictCharField(max_length=100)
-    kind = serializers.ChoiceField(choices=[Prompt.KIND_TEXT, Prompt.KIND_CHAT], default=Prompt.KIND_TEXT)
+    kind = serializers.ChoiceField(
+        choices=[Prompt.KIND_TEXT, Prompt.KIND_CHAT], default=Prompt.KIND_TEXT
+    )
     description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
     tags = serializers.ListField(child=StrictCharField(max_length=50), required=False)
     protect_production = StrictBooleanField(required=False, default=False)
@@ -213,7 +215,9 @@ class LabelMoveInput(StrictInputSerializer):
 
 
 class LabelMoveOutput(serializers.ModelSerializer):
-    from_version = serializers.IntegerField(source="from_version.number", allow_null=True, default=None)
+    from_version = serializers.IntegerField(
+        source="from_version.number", allow_null=True, default=None
+    )
     to_version = serializers.IntegerField(source="to_version.number")
 
     class Meta:
@@ -282,7 +286,15 @@ class ExampleSetVersionOutput(serializers.ModelSerializer):
 
     class Meta:
         model = ExampleSetVersion
-        fields = ["example_set", "number", "message", "author", "created_at", "content_hash", "examples"]
+        fields = [
+            "example_set",
+            "number",
+            "message",
+            "author",
+            "created_at",
+            "content_hash",
+            "examples",
+        ]
 
 
 # --- evals -------------------------------------------------------------------
@@ -291,7 +303,9 @@ class ExampleSetVersionOutput(serializers.ModelSerializer):
 class EvalCaseIO(StrictInputSerializer):
     name = StrictCharField(max_length=100)
     variables = serializers.DictField(required=False, default=dict)
-    expected_output = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    expected_output = StrictCharField(
+        required=False, allow_blank=True, trim_whitespace=False, default=""
+    )
     assertions = serializers.ListField(child=serializers.DictField(), required=False, default=list)
 
 
@@ -323,7 +337,9 @@ class EvalCaseResultOutput(serializers.Serializer):
     latency_ms = serializers.IntegerField(allow_null=True)
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
-    cost = serializers.DecimalField(max_digits=18, decimal_places=10, allow_null=True, coerce_to_string=True)
+    cost = serializers.DecimalField(
+        max_digits=18, decimal_places=10, allow_null=True, coerce_to_string=True
+    )
     assertions = serializers.ListField(child=serializers.DictField())
     error = serializers.CharField()
 
@@ -417,14 +433,22 @@ class WhatIfInput(serializers.Serializer):
     tokens_removable = serializers.DecimalField(max_digits=30, decimal_places=6)
     input_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6)
     output_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6)
-    ft_input_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6, required=False)
-    ft_output_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6, required=False)
+    ft_input_price_per_1m = serializers.DecimalField(
+        max_digits=30, decimal_places=6, required=False
+    )
+    ft_output_price_per_1m = serializers.DecimalField(
+        max_digits=30, decimal_places=6, required=False
+    )
     cached_input_share = serializers.DecimalField(max_digits=7, decimal_places=6, required=False)
-    cached_input_price_per_1m = serializers.DecimalField(max_digits=30, decimal_places=6, required=False)
+    cached_input_price_per_1m = serializers.DecimalField(
+        max_digits=30, decimal_places=6, required=False
+    )
     one_time_cost = serializers.DecimalField(max_digits=30, decimal_places=6)
     approved_examples = serializers.IntegerField(required=False)
     versions_last_30_days = serializers.IntegerField(required=False)
-    payback_horizon_months = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
+    payback_horizon_months = serializers.DecimalField(
+        max_digits=10, decimal_places=2, required=False
+    )
 
 
 class AlertOutput(serializers.Serializer):

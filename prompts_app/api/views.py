@@ -148,7 +148,9 @@ class ResolveApi(APIView):
     def get(self, request, name):
         label = request.query_params.get("label")
         version = request.query_params.get("version")
-        entry = selectors.prompt_resolve(project=_project(request), name=name, label=label, version=version)
+        entry = selectors.prompt_resolve(
+            project=_project(request), name=name, label=label, version=version
+        )
         headers = {"ETag": entry["etag"], "Cache-Control": "private, no-cache"}
         if _if_none_match(request, entry["etag"]):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -228,7 +230,10 @@ class LabelDetailApi(APIView):
 
 class DiffApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("from", int, required=True), OpenApiParameter("to", int, required=True)],
+        parameters=[
+            OpenApiParameter("from", int, required=True),
+            OpenApiParameter("to", int, required=True),
+        ],
         responses=s.DiffOutput,
     )
     def get(self, request, name):
@@ -268,7 +273,9 @@ class ExampleSetVersionListCreateApi(ListApi):
         queryset = example_set.versions.prefetch_related("examples").order_by("-number")
         return _paginate(self, request, queryset, s.ExampleSetVersionOutput)
 
-    @extend_schema(request=s.ExampleSetVersionCreateInput, responses={201: s.ExampleSetVersionOutput})
+    @extend_schema(
+        request=s.ExampleSetVersionCreateInput, responses={201: s.ExampleSetVersionOutput}
+    )
     def post(self, request, set_name):
         data = _validated(s.ExampleSetVersionCreateInput, request)
         example_set = selectors.example_set_get(project=_project(request), name=set_name)
@@ -350,7 +357,9 @@ class UsageIngestApi(APIView):
 class PromptLedgerApi(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("days", int, description="Trailing days, UTC, today included (default 30)."),
+            OpenApiParameter(
+                "days", int, description="Trailing days, UTC, today included (default 30)."
+            ),
             OpenApiParameter("group_by", str, enum=["day", "version", "model"]),
         ],
         responses=s.LedgerOutput,
@@ -370,7 +379,9 @@ class ProjectLedgerApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("days", int)], responses=s.LedgerOutput)
     def get(self, request):
         return Response(
-            selectors.project_ledger(project=_project(request), days=request.query_params.get("days", 30))
+            selectors.project_ledger(
+                project=_project(request), days=request.query_params.get("days", 30)
+            )
         )
 
 
@@ -406,7 +417,9 @@ class AlertListApi(ListApi):
         responses=s.AlertOutput(many=True),
     )
     def get(self, request):
-        alerts = selectors.alert_list(project=_project(request), state=request.query_params.get("state"))
+        alerts = selectors.alert_list(
+            project=_project(request), state=request.query_params.get("state")
+        )
         return _paginate(self, request, alerts, s.AlertOutput)
 
 
@@ -414,7 +427,9 @@ class AlertAcknowledgeApi(APIView):
     @extend_schema(request=None, responses=s.AlertOutput)
     def post(self, request, alert_id):
         alert = selectors.alert_get(project=_project(request), alert_id=alert_id)
-        return Response(s.AlertOutput(advice.alert_acknowledge(alert=alert, actor=_actor(request))).data)
+        return Response(
+            s.AlertOutput(advice.alert_acknowledge(alert=alert, actor=_actor(request))).data
+        )
 
 
 class FinetuneExportApi(APIView):

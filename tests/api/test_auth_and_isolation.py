@@ -48,16 +48,22 @@ def test_read_only_key_cannot_write(reader, greet):
     response = reader.client.post("/api/v1/prompts/", {"name": "new"}, format="json")
     assert response.status_code == 403
     assert "write" in response.json()["error"]["message"]
-    response = reader.client.post("/api/v1/prompts/greet/versions/", {"template": "x"}, format="json")
+    response = reader.client.post(
+        "/api/v1/prompts/greet/versions/", {"template": "x"}, format="json"
+    )
     assert response.status_code == 403
-    response = reader.client.put("/api/v1/prompts/greet/labels/production", {"version": 1}, format="json")
+    response = reader.client.put(
+        "/api/v1/prompts/greet/labels/production", {"version": 1}, format="json"
+    )
     assert response.status_code == 403
     assert Prompt.objects.get().latest_version_number == 1
 
 
 def test_read_only_key_can_read_and_render(reader, greet):
     assert reader.client.get("/api/v1/prompts/greet/resolve").status_code == 200
-    response = reader.client.post("/api/v1/prompts/greet/render", {"variables": {"name": "Bo"}}, format="json")
+    response = reader.client.post(
+        "/api/v1/prompts/greet/render", {"variables": {"name": "Bo"}}, format="json"
+    )
     assert response.json()["text"] == "Hi Bo"
 
 

@@ -54,12 +54,16 @@ class TestPrompts:
         assert Prompt.objects.count() == 0
 
     def test_unknown_kind_is_rejected(self, writer):
-        response = writer.client.post("/api/v1/prompts/", {"name": "p", "kind": "audio"}, format="json")
+        response = writer.client.post(
+            "/api/v1/prompts/", {"name": "p", "kind": "audio"}, format="json"
+        )
         assert response.status_code == 400
         assert response.json()["error"]["field"] == "kind"
 
     def test_unknown_field_is_rejected_not_ignored(self, writer):
-        response = writer.client.post("/api/v1/prompts/", {"name": "p", "knd": "chat"}, format="json")
+        response = writer.client.post(
+            "/api/v1/prompts/", {"name": "p", "knd": "chat"}, format="json"
+        )
         assert response.status_code == 400
         assert response.json()["error"]["field"] == "knd"
 
@@ -79,7 +83,9 @@ class TestPrompts:
         create_prompt(writer.client)
         create_version(writer.client, "support-reply", template="Hi {{ name }}")
         response = writer.client.patch(
-            "/api/v1/prompts/support-reply/", {"tags": ["support"], "protect_production": True}, format="json"
+            "/api/v1/prompts/support-reply/",
+            {"tags": ["support"], "protect_production": True},
+            format="json",
         )
         assert response.status_code == 200
         assert response.json()["tags"] == ["support"]
@@ -89,7 +95,9 @@ class TestPrompts:
 class TestVersions:
     def test_versions_are_numbered_and_keep_what_was_written(self, writer):
         create_prompt(writer.client)
-        v1 = create_version(writer.client, "support-reply", template="Hello {{ name }}", message="first")
+        v1 = create_version(
+            writer.client, "support-reply", template="Hello {{ name }}", message="first"
+        )
         v2 = create_version(
             writer.client,
             "support-reply",
@@ -113,7 +121,10 @@ class TestVersions:
         v1 = create_version(
             writer.client,
             "chat",
-            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "{{ q }}"}],
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "{{ q }}"},
+            ],
         )
         assert v1["messages"][1] == {"role": "user", "content": "{{ q }}"}
         assert v1["template"] == ""
@@ -125,7 +136,9 @@ class TestVersions:
             "properties": {"total": {"type": "number"}},
             "required": ["total"],
         }
-        v1 = create_version(writer.client, "support-reply", template="Total: {{ total }}", variables=schema)
+        v1 = create_version(
+            writer.client, "support-reply", template="Total: {{ total }}", variables=schema
+        )
         assert v1["variables"] == schema
 
     @pytest.mark.parametrize(
@@ -133,7 +146,10 @@ class TestVersions:
         [
             ({}, "template"),
             ({"template": 42}, "template"),
-            ({"template": "ok", "model_config": {"temperature": "hot"}}, "model_config.temperature"),
+            (
+                {"template": "ok", "model_config": {"temperature": "hot"}},
+                "model_config.temperature",
+            ),
             ({"template": "ok", "model_config": {"temprature": 1}}, "model_config"),
             ({"template": "ok", "model_config": {"temperature": 5}}, "model_config.temperature"),
             ({"template": "ok", "messages": [{"role": "user", "content": "x"}]}, "messages"),
@@ -143,7 +159,9 @@ class TestVersions:
     )
     def test_bad_version_input_is_a_400_and_stores_nothing(self, writer, body, field):
         create_prompt(writer.client)
-        response = writer.client.post("/api/v1/prompts/support-reply/versions/", body, format="json")
+        response = writer.client.post(
+            "/api/v1/prompts/support-reply/versions/", body, format="json"
+        )
         assert response.status_code in (400, 404), response.content
         assert response.json()["error"]["field"] == field
         assert PromptVersion.objects.count() == 0
@@ -217,11 +235,15 @@ class TestLabels:
         for text in ("v1 {{ a }}", "v2 {{ a }}", "v3 {{ a }}"):
             create_version(writer.client, "support-reply", template=text)
         first = writer.client.put(
-            "/api/v1/prompts/support-reply/labels/production", {"version": 1, "reason": "launch"}, format="json"
+            "/api/v1/prompts/support-reply/labels/production",
+            {"version": 1, "reason": "launch"},
+            format="json",
         )
         assert first.status_code == 200
         second = writer.client.put(
-            "/api/v1/prompts/support-reply/labels/production", {"version": 3, "reason": "better tone"}, format="json"
+            "/api/v1/prompts/support-reply/labels/production",
+            {"version": 3, "reason": "better tone"},
+            format="json",
         )
         body = second.json()
         assert body["version"] == 3
@@ -238,13 +260,17 @@ class TestLabels:
         create_prompt(writer.client)
         create_version(writer.client, "support-reply", template="x")
         for _ in range(2):
-            writer.client.put("/api/v1/prompts/support-reply/labels/staging", {"version": 1}, format="json")
+            writer.client.put(
+                "/api/v1/prompts/support-reply/labels/staging", {"version": 1}, format="json"
+            )
         assert LabelMove.objects.count() == 1
 
     def test_unknown_version_or_label_is_a_404(self, writer):
         create_prompt(writer.client)
         create_version(writer.client, "support-reply", template="x")
-        moved = writer.client.put("/api/v1/prompts/support-reply/labels/production", {"version": 9}, format="json")
+        moved = writer.client.put(
+            "/api/v1/prompts/support-reply/labels/production", {"version": 9}, format="json"
+        )
         assert moved.status_code == 404
         assert "9" in moved.json()["error"]["message"]
         resolved = writer.client.get("/api/v1/prompts/support-reply/resolve?label=canary")
@@ -275,7 +301,9 @@ class TestLabels:
 class TestResolve:
     def setup_prompt(self, client):
         create_prompt(client, name="greet")
-        create_version(client, "greet", template="Hello {{ name }}", model_config={"model": "gpt-4o-mini"})
+        create_version(
+            client, "greet", template="Hello {{ name }}", model_config={"model": "gpt-4o-mini"}
+        )
         create_version(client, "greet", template="Hi {{ name }}")
 
     def test_without_production_resolve_falls_back_to_latest(self, writer):
@@ -298,7 +326,9 @@ class TestResolve:
         first = writer.client.get("/api/v1/prompts/greet/resolve?label=latest")
         etag = first["ETag"]
         assert etag.startswith('"') and not etag.startswith("W/")
-        again = writer.client.get("/api/v1/prompts/greet/resolve?label=latest", HTTP_IF_NONE_MATCH=etag)
+        again = writer.client.get(
+            "/api/v1/prompts/greet/resolve?label=latest", HTTP_IF_NONE_MATCH=etag
+        )
         assert again.status_code == 304
         assert again.content == b""
         assert again["ETag"] == etag
@@ -309,16 +339,22 @@ class TestResolve:
         before = writer.client.get("/api/v1/prompts/greet/resolve?label=production")
         assert before.json()["version"] == 1
         writer.client.put("/api/v1/prompts/greet/labels/production", {"version": 2}, format="json")
-        after = writer.client.get("/api/v1/prompts/greet/resolve?label=production", HTTP_IF_NONE_MATCH=before["ETag"])
+        after = writer.client.get(
+            "/api/v1/prompts/greet/resolve?label=production", HTTP_IF_NONE_MATCH=before["ETag"]
+        )
         assert after.status_code == 200
         assert after.json()["version"] == 2
         assert after["ETag"] != before["ETag"]
 
     def test_new_version_invalidates_latest(self, writer):
         self.setup_prompt(writer.client)
-        assert writer.client.get("/api/v1/prompts/greet/resolve?label=latest").json()["version"] == 2
+        assert (
+            writer.client.get("/api/v1/prompts/greet/resolve?label=latest").json()["version"] == 2
+        )
         create_version(writer.client, "greet", template="Hey {{ name }}")
-        assert writer.client.get("/api/v1/prompts/greet/resolve?label=latest").json()["version"] == 3
+        assert (
+            writer.client.get("/api/v1/prompts/greet/resolve?label=latest").json()["version"] == 3
+        )
 
     def test_resolve_is_served_from_the_cache(self, writer, django_assert_num_queries):
         self.setup_prompt(writer.client)
@@ -360,7 +396,11 @@ class TestRender:
             "/api/v1/example-sets/faq/versions/",
             {
                 "examples": [
-                    {"input": {"question": "Where is my order?"}, "output": "Let me check.", "approved": True},
+                    {
+                        "input": {"question": "Where is my order?"},
+                        "output": "Let me check.",
+                        "approved": True,
+                    },
                     {"input": "Plain user line", "output": "Plain answer"},
                 ]
             },
@@ -395,7 +435,12 @@ class TestRender:
         writer.client.post("/api/v1/example-sets/", {"name": "ex"}, format="json")
         writer.client.post(
             "/api/v1/example-sets/ex/versions/",
-            {"examples": [{"input": {"x": "1"}, "output": "one"}, {"input": {"x": "2"}, "output": "two"}]},
+            {
+                "examples": [
+                    {"input": {"x": "1"}, "output": "one"},
+                    {"input": {"x": "2"}, "output": "two"},
+                ]
+            },
             format="json",
         )
         create_prompt(writer.client, name="numbers")
@@ -412,7 +457,11 @@ class TestRender:
 
     def test_missing_variables_are_listed_by_name(self, writer):
         create_prompt(writer.client, name="greet")
-        create_version(writer.client, "greet", template="{{ greeting }} {{ customer_name }}, order {{ order_id }}")
+        create_version(
+            writer.client,
+            "greet",
+            template="{{ greeting }} {{ customer_name }}, order {{ order_id }}",
+        )
         response = writer.client.post(
             "/api/v1/prompts/greet/render", {"variables": {"greeting": "Hi"}}, format="json"
         )
@@ -428,7 +477,11 @@ class TestRender:
             writer.client,
             "total",
             template="Total {{ order_total }}",
-            variables={"type": "object", "properties": {"order_total": {"type": "number"}}, "required": ["order_total"]},
+            variables={
+                "type": "object",
+                "properties": {"order_total": {"type": "number"}},
+                "required": ["order_total"],
+            },
         )
         response = writer.client.post(
             "/api/v1/prompts/total/render", {"variables": {"order_total": "twelve"}}, format="json"
@@ -441,7 +494,9 @@ class TestRender:
     def test_variables_must_be_an_object(self, writer):
         create_prompt(writer.client, name="greet")
         create_version(writer.client, "greet", template="Hi")
-        response = writer.client.post("/api/v1/prompts/greet/render", {"variables": [1, 2]}, format="json")
+        response = writer.client.post(
+            "/api/v1/prompts/greet/render", {"variables": [1, 2]}, format="json"
+        )
         assert response.status_code == 400
         assert response.json()["error"]["field"] == "variables"
 
@@ -467,7 +522,9 @@ class TestRender:
 
     def test_draft_render_needs_exactly_one_body(self, reader):
         response = reader.client.post(
-            "/api/v1/render", {"template": "a", "messages": [{"role": "user", "content": "b"}]}, format="json"
+            "/api/v1/render",
+            {"template": "a", "messages": [{"role": "user", "content": "b"}]},
+            format="json",
         )
         assert response.status_code == 400
 
@@ -475,8 +532,15 @@ class TestRender:
 class TestDiff:
     def test_diff_shows_changed_lines_per_section(self, writer):
         create_prompt(writer.client, name="greet")
-        create_version(writer.client, "greet", template="Hello {{ name }}\nBye", model_config={"temperature": 0.2})
-        create_version(writer.client, "greet", template="Hi {{ name }}\nBye", model_config={"temperature": 0.7})
+        create_version(
+            writer.client,
+            "greet",
+            template="Hello {{ name }}\nBye",
+            model_config={"temperature": 0.2},
+        )
+        create_version(
+            writer.client, "greet", template="Hi {{ name }}\nBye", model_config={"temperature": 0.7}
+        )
         body = writer.client.get("/api/v1/prompts/greet/diff?from=1&to=2").json()
         assert body["from"] == 1 and body["to"] == 2
         assert body["changed"] == ["template", "model_config"]
@@ -494,15 +558,25 @@ class TestDiff:
 
 class TestExampleSets:
     def test_example_set_versions(self, writer):
-        assert writer.client.post("/api/v1/example-sets/", {"name": "faq"}, format="json").status_code == 201
+        assert (
+            writer.client.post("/api/v1/example-sets/", {"name": "faq"}, format="json").status_code
+            == 201
+        )
         v1 = writer.client.post(
             "/api/v1/example-sets/faq/versions/",
-            {"examples": [{"input": "a", "output": "b", "tags": ["t"], "approved": True}], "message": "seed"},
+            {
+                "examples": [{"input": "a", "output": "b", "tags": ["t"], "approved": True}],
+                "message": "seed",
+            },
             format="json",
         ).json()
         assert v1["number"] == 1
-        assert v1["examples"] == [{"position": 0, "input": "a", "output": "b", "tags": ["t"], "approved": True}]
-        v2 = writer.client.post("/api/v1/example-sets/faq/versions/", {"examples": []}, format="json").json()
+        assert v1["examples"] == [
+            {"position": 0, "input": "a", "output": "b", "tags": ["t"], "approved": True}
+        ]
+        v2 = writer.client.post(
+            "/api/v1/example-sets/faq/versions/", {"examples": []}, format="json"
+        ).json()
         assert v2["number"] == 2
         kept = writer.client.get("/api/v1/example-sets/faq/versions/1/").json()
         assert len(kept["examples"]) == 1
@@ -511,14 +585,18 @@ class TestExampleSets:
     def test_bad_examples_are_rejected(self, writer):
         writer.client.post("/api/v1/example-sets/", {"name": "faq"}, format="json")
         response = writer.client.post(
-            "/api/v1/example-sets/faq/versions/", {"examples": [{"input": 5, "output": "b"}]}, format="json"
+            "/api/v1/example-sets/faq/versions/",
+            {"examples": [{"input": 5, "output": "b"}]},
+            format="json",
         )
         assert response.status_code == 400
         assert response.json()["error"]["field"] == "examples[0].input"
 
     def test_other_projects_example_set_cannot_be_pinned(self, writer, outsider):
         outsider.client.post("/api/v1/example-sets/", {"name": "secret"}, format="json")
-        outsider.client.post("/api/v1/example-sets/secret/versions/", {"examples": []}, format="json")
+        outsider.client.post(
+            "/api/v1/example-sets/secret/versions/", {"examples": []}, format="json"
+        )
         create_prompt(writer.client, name="greet")
         response = writer.client.post(
             "/api/v1/prompts/greet/versions/",

@@ -19,14 +19,24 @@ from tests.factories import PromptFactory
     [
         ("Your order ships today", {"type": "contains", "value": "ships"}, "", True),
         ("Your order ships today", {"type": "contains", "value": "SHIPS"}, "", False),
-        ("Your order ships today", {"type": "contains", "value": "SHIPS", "ignore_case": True}, "", True),
+        (
+            "Your order ships today",
+            {"type": "contains", "value": "SHIPS", "ignore_case": True},
+            "",
+            True,
+        ),
         ("Sorry!", {"type": "not_contains", "value": "Sorry"}, "", False),
         (" 42 \n", {"type": "equals"}, "42", True),
         ("43", {"type": "equals", "value": "42"}, "", False),
         ("ID: AB-123", {"type": "regex", "pattern": r"[A-Z]{2}-\d{3}"}, "", True),
         ('```json\n{"a": 1}\n```', {"type": "is_json"}, "", True),
         ("{a: 1}", {"type": "is_json"}, "", False),
-        ('{"a": "x"}', {"type": "json_schema", "schema": {"properties": {"a": {"type": "number"}}}}, "", False),
+        (
+            '{"a": "x"}',
+            {"type": "json_schema", "schema": {"properties": {"a": {"type": "number"}}}},
+            "",
+            False,
+        ),
         ("one two three", {"type": "max_tokens", "value": 3}, "", True),
         ("one two three four", {"type": "max_tokens", "value": 3}, "", False),
     ],
@@ -42,7 +52,10 @@ def test_a_catastrophic_regex_fails_instead_of_hanging():
 
 def test_rubric_scores_are_read_from_the_grader():
     assert rubric_verdict("SCORE: 4 - good", {"type": "rubric", "rubric": "r"}).passed is True
-    assert rubric_verdict("SCORE: 3", {"type": "rubric", "rubric": "r", "min_score": 4}).passed is False
+    assert (
+        rubric_verdict("SCORE: 3", {"type": "rubric", "rubric": "r", "min_score": 4}).passed
+        is False
+    )
     assert rubric_verdict("I think it is fine", {"type": "rubric", "rubric": "r"}).passed is False
 
 
@@ -68,12 +81,29 @@ def test_load_eval_cases_from_jsonl_and_yaml(acme, tmp_path):
     Provider.objects.create(project=acme, name="local", base_url="http://127.0.0.1:9/v1", model="m")
     jsonl = tmp_path / "cases.jsonl"
     jsonl.write_text(
-        json.dumps({"name": "a", "variables": {"name": "Ada"}, "assertions": [{"type": "contains", "value": "Ada"}]})
+        json.dumps(
+            {
+                "name": "a",
+                "variables": {"name": "Ada"},
+                "assertions": [{"type": "contains", "value": "Ada"}],
+            }
+        )
         + "\n\n"
         + json.dumps({"name": "b", "variables": {"name": "Bo"}})
         + "\n"
     )
-    call_command("load_eval_cases", str(jsonl), "--project", "acme", "--prompt", "greet", "--provider", "local", "--repeats", "3")
+    call_command(
+        "load_eval_cases",
+        str(jsonl),
+        "--project",
+        "acme",
+        "--prompt",
+        "greet",
+        "--provider",
+        "local",
+        "--repeats",
+        "3",
+    )
     suite = EvalSuite.objects.get(prompt__name="greet")
     assert [c.name for c in suite.cases.all()] == ["a", "b"]
     assert suite.repeats == 3 and suite.provider.name == "local"
@@ -103,18 +133,34 @@ def test_eval_suite_api(writer):
     writer.client.post("/api/v1/prompts/", {"name": "greet"}, format="json")
     response = writer.client.put(
         "/api/v1/prompts/greet/eval-suite",
-        {"repeats": 2, "cases": [{"name": "a", "variables": {"x": 1}, "assertions": [{"type": "is_json"}]}]},
+        {
+            "repeats": 2,
+            "cases": [{"name": "a", "variables": {"x": 1}, "assertions": [{"type": "is_json"}]}],
+        },
         format="json",
     )
     assert response.status_code == 200
     assert response.json() == {
-        "prompt": "greet", "provider": None, "repeats": 2,
-        "cases": [{"name": "a", "variables": {"x": 1}, "expected_output": "", "assertions": [{"type": "is_json"}]}],
+        "prompt": "greet",
+        "provider": None,
+        "repeats": 2,
+        "cases": [
+            {
+                "name": "a",
+                "variables": {"x": 1},
+                "expected_output": "",
+                "assertions": [{"type": "is_json"}],
+            }
+        ],
     }
-    missing = writer.client.put("/api/v1/prompts/greet/eval-suite", {"provider": "nope"}, format="json")
+    missing = writer.client.put(
+        "/api/v1/prompts/greet/eval-suite", {"provider": "nope"}, format="json"
+    )
     assert missing.status_code == 404
     bad = writer.client.put(
-        "/api/v1/prompts/greet/eval-suite", {"cases": [{"name": "a", "assertions": [{"type": "nope"}]}]}, format="json"
+        "/api/v1/prompts/greet/eval-suite",
+        {"cases": [{"name": "a", "assertions": [{"type": "nope"}]}]},
+        format="json",
     )
     assert bad.status_code == 400
     assert bad.json()["error"]["field"] == "cases[0].assertions[0].type"

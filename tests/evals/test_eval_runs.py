@@ -22,7 +22,9 @@ def wait_for_run(run_id: int, timeout: float = 60.0) -> EvalRun:
         if run.is_finished:
             return run
         time.sleep(0.1)
-    raise AssertionError(f"eval run {run_id} still {EvalRun.objects.get(pk=run_id).status} after {timeout} s")
+    raise AssertionError(
+        f"eval run {run_id} still {EvalRun.objects.get(pk=run_id).status} after {timeout} s"
+    )
 
 
 def only_run_of(version: PromptVersion) -> EvalRun:
@@ -34,8 +36,12 @@ def only_run_of(version: PromptVersion) -> EvalRun:
 @pytest.fixture
 def provider(acme, fake_openai):
     return Provider.objects.create(
-        project=acme, name="fake", base_url=fake_openai.base_url, model="gpt-4o-mini",
-        timeout_seconds=2.0, max_retries=3,
+        project=acme,
+        name="fake",
+        base_url=fake_openai.base_url,
+        model="gpt-4o-mini",
+        timeout_seconds=2.0,
+        max_retries=3,
     )
 
 
@@ -45,14 +51,20 @@ def greet(acme):
 
 
 def new_version(prompt, template, **kwargs):
-    return services.prompt_version_create(prompt=prompt, template=template, author="tester", **kwargs)
+    return services.prompt_version_create(
+        prompt=prompt, template=template, author="tester", **kwargs
+    )
 
 
 def test_a_new_version_gets_exactly_one_run_with_static_checks(celery_worker, writer, greet):
     evals.eval_suite_update(
         prompt=greet,
         cases=[
-            {"name": "ada", "variables": {"name": "Ada"}, "expected_output": "Hello Ada, how can I help?"},
+            {
+                "name": "ada",
+                "variables": {"name": "Ada"},
+                "expected_output": "Hello Ada, how can I help?",
+            },
             {"name": "bo", "variables": {"name": "Bo"}},
         ],
     )
@@ -74,7 +86,10 @@ def test_a_new_version_gets_exactly_one_run_with_static_checks(celery_worker, wr
     # "Hello there Ada, welcome!" = 6 tokens, "... Bo, ..." = 6: mean 6.00;
     # expected outputs: 8 tokens and 0 → mean 4. gpt-4o-mini: $0.15 in, $0.60 out per 1M.
     assert static["avg_input_tokens"] == "6.00"
-    assert Decimal(static["est_cost_per_call"]) == (Decimal(6) * Decimal("0.15") + Decimal(4) * Decimal("0.6")) / 10**6
+    assert (
+        Decimal(static["est_cost_per_call"])
+        == (Decimal(6) * Decimal("0.15") + Decimal(4) * Decimal("0.6")) / 10**6
+    )
     previous = static["compared"]["previous"]
     assert previous["version"] == 1
     assert previous["avg_input_tokens"] == "2.00"  # "Hi", " Ada" / "Hi", " Bo"
@@ -92,14 +107,20 @@ def test_a_template_that_fails_to_render_a_case_fails_the_run(celery_worker, gre
     assert "name" in run.summary["static"]["cases"][0]["error"]
 
 
-def test_every_assertion_kind_passes_and_fails_against_the_model(celery_worker, greet, provider, fake_openai):
+def test_every_assertion_kind_passes_and_fails_against_the_model(
+    celery_worker, greet, provider, fake_openai
+):
     fake_openai.replies["json please"] = '{"total": 12.5, "currency": "EUR"}'
     fake_openai.replies["prose please"] = "The total is twelve euros."
     # The grader sees the rubric prompt; its system message maps to a fixed grade.
     from prompts_app.assertions import RUBRIC_SYSTEM
 
     fake_openai.replies[RUBRIC_SYSTEM] = "SCORE: 2 - misses the total."
-    schema = {"type": "object", "required": ["total", "currency"], "properties": {"total": {"type": "number"}}}
+    schema = {
+        "type": "object",
+        "required": ["total", "currency"],
+        "properties": {"total": {"type": "number"}},
+    }
     all_kinds = [
         {"type": "contains", "value": "total"},
         {"type": "not_contains", "value": "sorry"},
@@ -113,14 +134,26 @@ def test_every_assertion_kind_passes_and_fails_against_the_model(celery_worker, 
         prompt=greet,
         provider="fake",
         cases=[
-            {"name": "good", "variables": {"ask": "json please"},
-             "expected_output": '{"total": 12.5, "currency": "EUR"}', "assertions": all_kinds},
-            {"name": "bad", "variables": {"ask": "prose please"},
-             "expected_output": '{"total": 12.5}',
-             "assertions": [*all_kinds[:3], all_kinds[3], all_kinds[4], all_kinds[5],
-                            {"type": "max_tokens", "value": 2},
-                            {"type": "not_contains", "value": "twelve"},
-                            {"type": "rubric", "rubric": "States the numeric total.", "min_score": 4}]},
+            {
+                "name": "good",
+                "variables": {"ask": "json please"},
+                "expected_output": '{"total": 12.5, "currency": "EUR"}',
+                "assertions": all_kinds,
+            },
+            {
+                "name": "bad",
+                "variables": {"ask": "prose please"},
+                "expected_output": '{"total": 12.5}',
+                "assertions": [
+                    *all_kinds[:3],
+                    all_kinds[3],
+                    all_kinds[4],
+                    all_kinds[5],
+                    {"type": "max_tokens", "value": 2},
+                    {"type": "not_contains", "value": "twelve"},
+                    {"type": "rubric", "rubric": "States the numeric total.", "min_score": 4},
+                ],
+            },
         ],
     )
     version = new_version(greet, "{{ ask }}", model_config={"model": "gpt-4o-mini"})
@@ -132,9 +165,15 @@ def test_every_assertion_kind_passes_and_fails_against_the_model(celery_worker, 
     assert results["good"].status == EvalCaseResult.PASSED
     bad = [(a["type"], a["passed"]) for a in results["bad"].assertions]
     assert bad == [
-        ("contains", True), ("not_contains", True), ("equals", False), ("regex", False),
-        ("is_json", False), ("json_schema", False), ("max_tokens", False),
-        ("not_contains", False), ("rubric", False),
+        ("contains", True),
+        ("not_contains", True),
+        ("equals", False),
+        ("regex", False),
+        ("is_json", False),
+        ("json_schema", False),
+        ("max_tokens", False),
+        ("not_contains", False),
+        ("rubric", False),
     ]
     assert results["bad"].assertions[-1]["score"] == 2.0
     assert run.status == EvalRun.FAILED
@@ -149,14 +188,20 @@ def test_every_assertion_kind_passes_and_fails_against_the_model(celery_worker, 
 def test_repeats_measure_consistency(celery_worker, greet, provider, fake_openai):
     fake_openai.sequences["q"] = ['{"a": 1}', '{"a": 1}', "not json"]
     evals.eval_suite_update(
-        prompt=greet, provider="fake", repeats=3,
+        prompt=greet,
+        provider="fake",
+        repeats=3,
         cases=[{"name": "q", "variables": {"ask": "q"}, "assertions": [{"type": "is_json"}]}],
     )
     run = only_run_of(new_version(greet, "{{ ask }}"))
     case = run.summary["model"]["cases"][0]
     assert case == {
-        "name": "q", "runs": 3, "passed": 2, "pass_rate": "0.6667",
-        "format_adherence": "0.6667", "distinct_outputs": 2,
+        "name": "q",
+        "runs": 3,
+        "passed": 2,
+        "pass_rate": "0.6667",
+        "format_adherence": "0.6667",
+        "distinct_outputs": 2,
     }
     assert run.status == EvalRun.FAILED
     assert EvalCaseResult.objects.filter(run=run).count() == 3
@@ -164,16 +209,22 @@ def test_repeats_measure_consistency(celery_worker, greet, provider, fake_openai
 
 def test_provider_429s_are_retried_then_succeed(celery_worker, greet, provider, fake_openai):
     fake_openai.fail_next(2, status=429)
-    evals.eval_suite_update(prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "hi"}}])
+    evals.eval_suite_update(
+        prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "hi"}}]
+    )
     run = only_run_of(new_version(greet, "{{ ask }}"))
     assert run.status == EvalRun.PASSED
     assert len(fake_openai.requests) == 3
     assert run.results.get().output == "echo: hi"
 
 
-def test_a_provider_that_keeps_failing_ends_the_run_as_error(celery_worker, greet, provider, fake_openai):
+def test_a_provider_that_keeps_failing_ends_the_run_as_error(
+    celery_worker, greet, provider, fake_openai
+):
     fake_openai.fail_always(status=500)
-    evals.eval_suite_update(prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "hi"}}])
+    evals.eval_suite_update(
+        prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "hi"}}]
+    )
     run = only_run_of(new_version(greet, "{{ ask }}"))
     assert run.status == EvalRun.ERROR
     assert "HTTP 500" in run.error and "Gave up after 4 attempts" in run.error
@@ -185,7 +236,9 @@ def test_a_slow_provider_times_out_into_an_error(celery_worker, greet, provider,
     provider.max_retries = 1
     provider.save()
     fake_openai.slow_seconds = 1.0
-    evals.eval_suite_update(prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "hi"}}])
+    evals.eval_suite_update(
+        prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "hi"}}]
+    )
     run = only_run_of(new_version(greet, "{{ ask }}"))
     assert run.status == EvalRun.ERROR
     assert "did not answer within 0.3 s" in run.error
@@ -193,7 +246,9 @@ def test_a_slow_provider_times_out_into_an_error(celery_worker, greet, provider,
 
 def test_a_malformed_answer_is_retried(celery_worker, greet, provider, fake_openai):
     fake_openai.malformed_next(1)
-    evals.eval_suite_update(prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "hi"}}])
+    evals.eval_suite_update(
+        prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "hi"}}]
+    )
     run = only_run_of(new_version(greet, "{{ ask }}"))
     assert run.status == EvalRun.PASSED
     assert len(fake_openai.requests) == 2
@@ -203,8 +258,13 @@ def test_redelivered_tasks_never_duplicate_results(celery_worker, greet, provide
     from prompts_app import tasks
 
     evals.eval_suite_update(
-        prompt=greet, provider="fake", repeats=2,
-        cases=[{"name": "a", "variables": {"ask": "one"}}, {"name": "b", "variables": {"ask": "two"}}],
+        prompt=greet,
+        provider="fake",
+        repeats=2,
+        cases=[
+            {"name": "a", "variables": {"ask": "one"}},
+            {"name": "b", "variables": {"ask": "two"}},
+        ],
     )
     run = only_run_of(new_version(greet, "{{ ask }}"))
     calls_before = len(fake_openai.requests)
@@ -217,8 +277,12 @@ def test_redelivered_tasks_never_duplicate_results(celery_worker, greet, provide
     assert len(fake_openai.requests) == calls_before
 
 
-def test_a_case_task_that_runs_twice_before_either_stores_keeps_one_result(greet, provider, fake_openai):
-    evals.eval_suite_update(prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "x"}}])
+def test_a_case_task_that_runs_twice_before_either_stores_keeps_one_result(
+    greet, provider, fake_openai
+):
+    evals.eval_suite_update(
+        prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "x"}}]
+    )
     version = new_version(greet, "{{ ask }}")
     run = EvalRun.objects.get(prompt_version=version)
     evals.eval_run_start(run_id=run.pk)
@@ -250,8 +314,11 @@ def test_runs_left_behind_by_a_lost_message_are_swept_up(celery_worker, greet):
     run = EvalRun.objects.get(prompt_version=version)
     wait_for_run(run.pk)
     # A run whose message never reached the broker:
-    lost = EvalRun.objects.create(prompt_version=version, trigger=EvalRun.TRIGGER_MANUAL,
-                                  created_at=timezone.now() - dt.timedelta(minutes=2))
+    lost = EvalRun.objects.create(
+        prompt_version=version,
+        trigger=EvalRun.TRIGGER_MANUAL,
+        created_at=timezone.now() - dt.timedelta(minutes=2),
+    )
     report = evals.eval_runs_sweep()
     assert report["enqueued"] == 1
     assert wait_for_run(lost.pk).status == EvalRun.PASSED
@@ -263,27 +330,44 @@ class TestProductionGate:
         greet.save()
         fake_openai.replies["good"] = "fine"
         evals.eval_suite_update(
-            prompt=greet, provider="fake",
-            cases=[{"name": "a", "variables": {"ask": "good"}, "assertions": [{"type": "equals", "value": "fine"}]}],
+            prompt=greet,
+            provider="fake",
+            cases=[
+                {
+                    "name": "a",
+                    "variables": {"ask": "good"},
+                    "assertions": [{"type": "equals", "value": "fine"}],
+                }
+            ],
         )
         only_run_of(new_version(greet, "{{ ask }}"))  # v1 passes
         only_run_of(new_version(greet, "Say: {{ ask }}"))  # v2 fails: "echo: Say: good"
 
-    def test_refuses_a_version_whose_run_did_not_pass(self, celery_worker, writer, greet, provider, fake_openai):
+    def test_refuses_a_version_whose_run_did_not_pass(
+        self, celery_worker, writer, greet, provider, fake_openai
+    ):
         self.protected_with_versions(greet, provider, fake_openai)
-        ok = writer.client.put("/api/v1/prompts/greet/labels/production", {"version": 1}, format="json")
+        ok = writer.client.put(
+            "/api/v1/prompts/greet/labels/production", {"version": 1}, format="json"
+        )
         assert ok.status_code == 200
-        refused = writer.client.put("/api/v1/prompts/greet/labels/production", {"version": 2}, format="json")
+        refused = writer.client.put(
+            "/api/v1/prompts/greet/labels/production", {"version": 2}, format="json"
+        )
         assert refused.status_code == 409
         error = refused.json()["error"]
         assert error["code"] == "promotion_refused"
         assert "failed, not passed" in error["message"]
         assert writer.client.get("/api/v1/prompts/greet/resolve").json()["version"] == 1
         # Other labels are not gated.
-        staging = writer.client.put("/api/v1/prompts/greet/labels/staging", {"version": 2}, format="json")
+        staging = writer.client.put(
+            "/api/v1/prompts/greet/labels/staging", {"version": 2}, format="json"
+        )
         assert staging.status_code == 200
 
-    def test_a_forced_move_needs_a_reason_and_is_recorded(self, celery_worker, writer, greet, provider, fake_openai):
+    def test_a_forced_move_needs_a_reason_and_is_recorded(
+        self, celery_worker, writer, greet, provider, fake_openai
+    ):
         self.protected_with_versions(greet, provider, fake_openai)
         no_reason = writer.client.put(
             "/api/v1/prompts/greet/labels/production", {"version": 2, "force": True}, format="json"
@@ -306,6 +390,8 @@ class TestProductionGate:
         greet.save()
         version = new_version(greet, "x")
         EvalRun.objects.filter(prompt_version=version).delete()
-        refused = writer.client.put("/api/v1/prompts/greet/labels/production", {"version": 1}, format="json")
+        refused = writer.client.put(
+            "/api/v1/prompts/greet/labels/production", {"version": 1}, format="json"
+        )
         assert refused.status_code == 409
         assert "has no eval run" in refused.json()["error"]["message"]

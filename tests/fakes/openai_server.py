@@ -87,7 +87,9 @@ class FakeOpenAI:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+            def _send(
+                self, status: int, body: bytes, content_type: str = "application/json"
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -114,7 +116,9 @@ class FakeOpenAI:
                     self._send(200, b'{"choices": "not a list"', "application/json")
                     return
                 if failure is not None:
-                    self._send(failure, json.dumps({"error": {"message": f"scripted {failure}"}}).encode())
+                    self._send(
+                        failure, json.dumps({"error": {"message": f"scripted {failure}"}}).encode()
+                    )
                     return
                 messages = request.get("messages") or []
                 text = fake.reply_for(messages)

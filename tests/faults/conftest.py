@@ -30,17 +30,25 @@ class Stack:
             "DEBUG": "false",
         }
         self.manage("migrate", "--verbosity", "0")
-        self.api_key = self.manage("create_api_key", "--project", "fault", "--scopes", "read,write,ingest").strip()
+        self.api_key = self.manage(
+            "create_api_key", "--project", "fault", "--scopes", "read,write,ingest"
+        ).strip()
         self.web: WebServer | None = None
         self.workers: list[CeleryWorker] = []
 
     def manage(self, *args: str, timeout: float = 180) -> str:
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **self.env},
-            capture_output=True, text=True, timeout=timeout,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(
+                f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
         return result.stdout
 
     def python(self, code: str) -> object:
@@ -58,7 +66,9 @@ class Stack:
 
     def client(self, timeout: float = 10.0) -> httpx.Client:
         return httpx.Client(
-            base_url=self.web.url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=timeout
+            base_url=self.web.url,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=timeout,
         )
 
     def close(self) -> None:

@@ -18,8 +18,14 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 def make_prompt(client, name="greet", template="Hello {{ name }}"):
     assert client.post("/api/v1/prompts/", json={"name": name}).status_code == 201
-    assert client.post(f"/api/v1/prompts/{name}/versions/", json={"template": template}).status_code == 201
-    assert client.put(f"/api/v1/prompts/{name}/labels/production", json={"version": 1}).status_code == 200
+    assert (
+        client.post(f"/api/v1/prompts/{name}/versions/", json={"template": template}).status_code
+        == 201
+    )
+    assert (
+        client.put(f"/api/v1/prompts/{name}/labels/production", json={"version": 1}).status_code
+        == 200
+    )
 
 
 class Hammer:
@@ -81,7 +87,9 @@ def test_broker_down_versions_are_stored_and_their_runs_enqueued_once_it_is_back
     make_prompt(client)
     stack.redis.stop()
     created = [
-        client.post("/api/v1/prompts/greet/versions/", json={"template": f"v{n} {{{{ name }}}}"}).status_code
+        client.post(
+            "/api/v1/prompts/greet/versions/", json={"template": f"v{n} {{{{ name }}}}"}
+        ).status_code
         for n in range(5)
     ]
     assert created == [201] * 5
@@ -96,7 +104,10 @@ def test_broker_down_versions_are_stored_and_their_runs_enqueued_once_it_is_back
     def runs():
         return client.get("/api/v1/prompts/greet/evals/?limit=100").json()["results"]
 
-    wait_until(lambda: all(r["status"] == "passed" for r in runs()) and len(runs()) == 6, what="all runs passed")
+    wait_until(
+        lambda: all(r["status"] == "passed" for r in runs()) and len(runs()) == 6,
+        what="all runs passed",
+    )
     per_version = Counter(r["version"] for r in runs() if r["trigger"] == "auto")
     assert per_version == {n: 1 for n in range(1, 7)}
 
@@ -115,7 +126,12 @@ def test_worker_killed_mid_run_the_run_completes_on_another_worker_without_dupli
             f"base_url='{fake.base_url}', model='gpt-4o-mini', timeout_seconds=10, max_retries=0); print(1)"
         )
         cases = [{"name": f"case-{n}", "variables": {"name": f"n{n}"}} for n in range(4)]
-        assert client.put("/api/v1/prompts/greet/eval-suite", json={"provider": "local", "cases": cases}).status_code == 200
+        assert (
+            client.put(
+                "/api/v1/prompts/greet/eval-suite", json={"provider": "local", "cases": cases}
+            ).status_code
+            == 200
+        )
         run = client.post("/api/v1/prompts/greet/evals/", json={"version": 1}).json()
         wait_until(lambda: len(fake.requests) >= 1, what="the provider to be called")
         first.kill()
@@ -127,7 +143,11 @@ def test_worker_killed_mid_run_the_run_completes_on_another_worker_without_dupli
         )
         print(f"\nsweeper after the kill: {report}; provider calls so far: {len(fake.requests)}")
         done = wait_until(
-            lambda: (r := client.get(f"/api/v1/evals/{run['id']}/").json())["status"] in ("passed", "failed", "error") and r,
+            lambda: (
+                (r := client.get(f"/api/v1/evals/{run['id']}/").json())["status"]
+                in ("passed", "failed", "error")
+                and r
+            ),
             what="the run to finish",
         )
         assert done["status"] == "passed"
@@ -143,7 +163,9 @@ def test_postgres_restart_during_ingestion_the_sdk_retries_and_totals_are_exact(
     stack.start_web()
     client = stack.client()
     make_prompt(client)
-    sdk = PromptLedger(base_url=stack.web.url, api_key=stack.api_key, flush_interval=0.2, batch_size=50)
+    sdk = PromptLedger(
+        base_url=stack.web.url, api_key=stack.api_key, flush_interval=0.2, batch_size=50
+    )
     prompt = sdk.get_prompt("greet", label="production")
     sent = 0
     raw_statuses: Counter = Counter()
@@ -151,7 +173,9 @@ def test_postgres_restart_during_ingestion_the_sdk_retries_and_totals_are_exact(
     restarts = 0
     while time.monotonic() < deadline:
         for _ in range(20):
-            sdk.log_usage(prompt, model="gpt-4o-mini", input_tokens=100, output_tokens=10, latency_ms=50)
+            sdk.log_usage(
+                prompt, model="gpt-4o-mini", input_tokens=100, output_tokens=10, latency_ms=50
+            )
             sent += 1
         # A raw client too, to see what a caller without the SDK gets.
         try:
@@ -166,7 +190,9 @@ def test_postgres_restart_during_ingestion_the_sdk_retries_and_totals_are_exact(
     stats = sdk.stats()
     sdk.close()
     totals = client.get("/api/v1/prompts/greet/ledger?days=2").json()["totals"]
-    print(f"\nsent {sent} events across {restarts} PostgreSQL restarts; SDK stats {stats}; raw statuses {dict(raw_statuses)}")
+    print(
+        f"\nsent {sent} events across {restarts} PostgreSQL restarts; SDK stats {stats}; raw statuses {dict(raw_statuses)}"
+    )
     assert restarts == 2
     assert totals["calls"] == sent
     assert totals["input_tokens"] == sent * 100
@@ -194,7 +220,9 @@ def test_webhook_receiver_down_alerts_are_delivered_once_when_it_is_back(stack):
         "import json; from prompts_app.models import WebhookDelivery; "
         "print(json.dumps(list(WebhookDelivery.objects.order_by('pk').values_list('status', 'attempts'))))"
     )
-    wait_until(lambda: all(a >= 1 for _, a in stack.python(delivery_state)), what="a first, failed attempt")
+    wait_until(
+        lambda: all(a >= 1 for _, a in stack.python(delivery_state)), what="a first, failed attempt"
+    )
     assert {s for s, _ in stack.python(delivery_state)} == {"pending"}
     back = WebhookReceiver(port=port)
     try:
@@ -203,11 +231,16 @@ def test_webhook_receiver_down_alerts_are_delivered_once_when_it_is_back(stack):
             "print(advice.deliveries_sweep(now=timezone.now() + datetime.timedelta(hours=2)))"
         )
         assert stack.python(sweep) == 2
-        wait_until(lambda: {s for s, _ in stack.python(delivery_state)} == {"delivered"}, what="delivery")
+        wait_until(
+            lambda: {s for s, _ in stack.python(delivery_state)} == {"delivered"}, what="delivery"
+        )
         stack.python(sweep)  # a later sweep sends nothing again
         time.sleep(1)
         print(f"\ndeliveries: {stack.python(delivery_state)}; received {len(back.received)}")
-        assert sorted(b["kind"] for b in back.received) == ["fine_tune_no_longer_pays_off", "fine_tune_pays_off"]
+        assert sorted(b["kind"] for b in back.received) == [
+            "fine_tune_no_longer_pays_off",
+            "fine_tune_pays_off",
+        ]
     finally:
         back.stop()
 
@@ -218,7 +251,13 @@ def test_sdk_server_down_serves_the_last_good_prompt_and_buffers_usage(stack, tm
     web = stack.start_web()
     client = stack.client()
     make_prompt(client)
-    sdk = PromptLedger(base_url=web.url, api_key=stack.api_key, cache_ttl=0.2, flush_interval=0.2, cache_dir=str(tmp_path))
+    sdk = PromptLedger(
+        base_url=web.url,
+        api_key=stack.api_key,
+        cache_ttl=0.2,
+        flush_interval=0.2,
+        cache_dir=str(tmp_path),
+    )
     good = sdk.get_prompt("greet", label="production")
     port = web.port
     web.stop()

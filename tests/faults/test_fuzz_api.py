@@ -26,7 +26,9 @@ def fuzz_key(transactional_db):
     prompt = PromptFactory(project=project, name="greet")
     make_version(prompt, "Hello {{ name }}")
     services.label_move(prompt=prompt, label="production", version_number=1, actor="fuzz")
-    _, raw = services.api_key_create(project=project, scopes=["read", "write", "ingest"], name="fuzz")
+    _, raw = services.api_key_create(
+        project=project, scopes=["read", "write", "ingest"], name="fuzz"
+    )
     return raw
 
 
@@ -36,16 +38,26 @@ def test_api_never_errors_and_matches_its_schema(live_server, fuzz_key, settings
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [
-            str(schemathesis), "run", f"{live_server.url}/api/schema/",
-            "--header", f"Authorization: Bearer {fuzz_key}",
-            "--checks", "all",
+            str(schemathesis),
+            "run",
+            f"{live_server.url}/api/schema/",
+            "--header",
+            f"Authorization: Bearer {fuzz_key}",
+            "--checks",
+            "all",
             # A random prompt name is a 404, not a bug: "valid by the schema" is not "exists".
-            "--exclude-checks", "positive_data_acceptance",
-            "--max-examples", os.environ.get("FUZZ_EXAMPLES", "10"),
-            "--seed", "20261128",
-            "--workers", "1",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--max-examples",
+            os.environ.get("FUZZ_EXAMPLES", "10"),
+            "--seed",
+            "20261128",
+            "--workers",
+            "1",
         ],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     (LOG_DIR / "schemathesis.txt").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -21,7 +21,14 @@ from django.core import mail
 from django.utils import timezone
 
 from prompts_app import advice, services
-from prompts_app.models import AdvisorSettings, Alert, ModelPrice, UsageRollup, Webhook, WebhookDelivery
+from prompts_app.models import (
+    AdvisorSettings,
+    Alert,
+    ModelPrice,
+    UsageRollup,
+    Webhook,
+    WebhookDelivery,
+)
 from tests.factories import PromptFactory
 from tests.fakes.webhook_receiver import WebhookReceiver
 
@@ -31,17 +38,29 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def tuned(acme):
     ModelPrice.objects.create(
-        project=acme, model="acme-model", effective_from=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        input_per_1m=Decimal("2"), output_per_1m=Decimal("8"),
-        ft_input_per_1m=Decimal("2"), ft_output_per_1m=Decimal("8"), training_per_1m=Decimal("0"),
+        project=acme,
+        model="acme-model",
+        effective_from=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        input_per_1m=Decimal("2"),
+        output_per_1m=Decimal("8"),
+        ft_input_per_1m=Decimal("2"),
+        ft_output_per_1m=Decimal("8"),
+        training_per_1m=Decimal("0"),
     )
-    AdvisorSettings.objects.create(project=acme, data_preparation_cost=Decimal("10000"), alert_emails="ops@acme.test")
+    AdvisorSettings.objects.create(
+        project=acme, data_preparation_cost=Decimal("10000"), alert_emails="ops@acme.test"
+    )
     example_set = services.example_set_create(project=acme, name="qa")
-    examples = [{"input": {"q": f"question {i}"}, "output": f"answer {i}", "approved": True} for i in range(500)]
+    examples = [
+        {"input": {"q": f"question {i}"}, "output": f"answer {i}", "approved": True}
+        for i in range(500)
+    ]
     esv = services.example_set_version_create(example_set=example_set, examples=examples)
     prompt = PromptFactory(project=acme, name="faq", description="Answer support questions.")
     services.prompt_version_create(
-        prompt=prompt, template="{{ q }}" + " hello" * 850, model_config={"model": "acme-model"},
+        prompt=prompt,
+        template="{{ q }}" + " hello" * 850,
+        model_config={"model": "acme-model"},
         example_set_version=esv,
     )
     return prompt
@@ -49,16 +68,26 @@ def tuned(acme):
 
 def usage(prompt, calls, *, days_ago=29, input_per_call=1000):
     UsageRollup.objects.update_or_create(
-        prompt=prompt, version_number=1, model="acme-model",
+        prompt=prompt,
+        version_number=1,
+        model="acme-model",
         day=timezone.now().date() - dt.timedelta(days=days_ago),
-        defaults={"project": prompt.project, "calls": calls, "input_tokens": calls * input_per_call},
+        defaults={
+            "project": prompt.project,
+            "calls": calls,
+            "input_tokens": calls * input_per_call,
+        },
     )
 
 
 def test_reference_case_from_the_ledger(tuned):
     usage(tuned, 1_000_000)
     result = advice.prompt_advice(prompt=tuned)
-    assert result["static_tokens"] == {"prompt_tokens": 850, "example_tokens": 0, "residual_instruction_tokens": 50}
+    assert result["static_tokens"] == {
+        "prompt_tokens": 850,
+        "example_tokens": 0,
+        "residual_instruction_tokens": 50,
+    }
     assert result["inputs"]["tokens_removable"] == "800"
     assert result["inputs"]["calls_per_month"] == "1000000"
     assert result["inputs"]["approved_examples"] == 500
@@ -102,9 +131,15 @@ def test_advice_api_and_outsider(reader, outsider, tuned):
 
 class TestWhatIf:
     REFERENCE = {
-        "calls_per_month": 1_000_000, "avg_input_tokens": 1000, "avg_output_tokens": 0,
-        "tokens_removable": 800, "input_price_per_1m": "2.00", "output_price_per_1m": "8",
-        "one_time_cost": 10000, "approved_examples": 500, "versions_last_30_days": 1,
+        "calls_per_month": 1_000_000,
+        "avg_input_tokens": 1000,
+        "avg_output_tokens": 0,
+        "tokens_removable": 800,
+        "input_price_per_1m": "2.00",
+        "output_price_per_1m": "8",
+        "one_time_cost": 10000,
+        "approved_examples": 500,
+        "versions_last_30_days": 1,
     }
 
     def test_reference_case(self, reader):
@@ -113,12 +148,20 @@ class TestWhatIf:
         assert body["figures"]["monthly_savings"] == "1600.00"
         assert body["figures"]["payback_months"] == "6.25"
         assert body["figures"]["break_even_calls_per_month"] == "520834"
-        assert body["inputs"]["ft_input_price_per_1m"] == "2.00" or Decimal(body["inputs"]["ft_input_price_per_1m"]) == 2
+        assert (
+            body["inputs"]["ft_input_price_per_1m"] == "2.00"
+            or Decimal(body["inputs"]["ft_input_price_per_1m"]) == 2
+        )
 
     def test_never_pays_back_when_the_tuned_model_costs_more(self, reader):
         body = reader.client.post(
             "/api/v1/advice/what-if",
-            {**self.REFERENCE, "ft_input_price_per_1m": "20", "ft_output_price_per_1m": "80", "avg_output_tokens": 100},
+            {
+                **self.REFERENCE,
+                "ft_input_price_per_1m": "20",
+                "ft_output_price_per_1m": "80",
+                "avg_output_tokens": 100,
+            },
             format="json",
         ).json()
         assert body["figures"]["payback_months"] is None
@@ -144,7 +187,9 @@ class TestWhatIf:
 
 
 class TestAlerts:
-    def test_an_alert_fires_once_when_the_verdict_becomes_fine_tune_and_once_when_it_stops(self, tuned, django_capture_on_commit_callbacks):
+    def test_an_alert_fires_once_when_the_verdict_becomes_fine_tune_and_once_when_it_stops(
+        self, tuned, django_capture_on_commit_callbacks
+    ):
         usage(tuned, 1_000_000)
         with django_capture_on_commit_callbacks(execute=False):
             first = advice.advice_evaluate(prompt=tuned)
@@ -173,7 +218,9 @@ class TestAlerts:
         assert mail.outbox[0].to == ["ops@acme.test"]
         assert "1600.00" in mail.outbox[0].subject
 
-    def test_webhook_is_retried_while_the_receiver_is_down_and_delivered_once(self, tuned, django_capture_on_commit_callbacks):
+    def test_webhook_is_retried_while_the_receiver_is_down_and_delivered_once(
+        self, tuned, django_capture_on_commit_callbacks
+    ):
         receiver = WebhookReceiver()
         url, port = receiver.url, receiver.port
         receiver.stop()  # down: connection refused
@@ -194,11 +241,16 @@ class TestAlerts:
             assert len(revived.received) == 1
             assert revived.received[0]["prompt"] == "faq"
             assert revived.received[0]["figures"]["payback_months"] == "6.25"
-            assert revived.headers[0]["Idempotency-Key"] == f"promptledger-alert-{alert.pk}-{delivery.webhook_id}"
+            assert (
+                revived.headers[0]["Idempotency-Key"]
+                == f"promptledger-alert-{alert.pk}-{delivery.webhook_id}"
+            )
         finally:
             revived.stop()
 
-    def test_alerts_api_lists_and_acknowledges(self, writer, outsider, tuned, django_capture_on_commit_callbacks):
+    def test_alerts_api_lists_and_acknowledges(
+        self, writer, outsider, tuned, django_capture_on_commit_callbacks
+    ):
         usage(tuned, 1_000_000)
         with django_capture_on_commit_callbacks(execute=False):
             alert = advice.advice_evaluate(prompt=tuned)
@@ -216,7 +268,9 @@ def test_finetune_export_jsonl_and_stats(reader, tuned):
     lines = [json.loads(line) for line in response.content.decode().splitlines()]
     validation = [
         json.loads(line)
-        for line in reader.client.get("/api/v1/prompts/faq/finetune-export?split=validation").content.decode().splitlines()
+        for line in reader.client.get("/api/v1/prompts/faq/finetune-export?split=validation")
+        .content.decode()
+        .splitlines()
     ]
     assert len(lines) + len(validation) == 500
     assert 20 <= len(validation) <= 80  # about one in ten, chosen by content hash

@@ -127,10 +127,17 @@ def test_an_unknown_model_is_stored_and_flagged_unpriced(ingester, reply):
 def test_the_price_in_force_at_the_events_time_applies(ingester, reply, acme):
     # A price cut from 2026-11-15: $0.10 input, $0.40 output.
     ModelPrice.objects.create(
-        project=acme, model="gpt-4o-mini", effective_from=dt.datetime(2026, 11, 15, tzinfo=dt.UTC),
-        input_per_1m=Decimal("0.10"), cached_input_per_1m=Decimal("0.05"), output_per_1m=Decimal("0.40"),
+        project=acme,
+        model="gpt-4o-mini",
+        effective_from=dt.datetime(2026, 11, 15, tzinfo=dt.UTC),
+        input_per_1m=Decimal("0.10"),
+        cached_input_per_1m=Decimal("0.05"),
+        output_per_1m=Decimal("0.40"),
     )
-    post(ingester.client, [event(1, timestamp="2026-11-14T23:59:59Z"), event(2, timestamp="2026-11-15T00:00:00Z")])
+    post(
+        ingester.client,
+        [event(1, timestamp="2026-11-14T23:59:59Z"), event(2, timestamp="2026-11-15T00:00:00Z")],
+    )
     costs = dict(UsageEvent.objects.values_list("event_id", "cost_pico"))
     # before: 1000 × 0.15 + 200 × 0.60 = 270 per 1M; after: 1000 × 0.10 + 200 × 0.40 = 180 per 1M
     assert costs == {"evt-1": 270_000_000, "evt-2": 180_000_000}
@@ -162,7 +169,9 @@ def test_an_outsider_cannot_log_usage_against_our_prompt(outsider, reply):
 def test_ledger_by_day_version_and_model(ingester, reader, reply):
     today = timezone.now().date()
     stamp = lambda days_ago, hour=12: (  # noqa: E731
-        dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(hour), tzinfo=dt.UTC).isoformat()
+        dt.datetime.combine(
+            today - dt.timedelta(days=days_ago), dt.time(hour), tzinfo=dt.UTC
+        ).isoformat()
     )
     post(
         ingester.client,
@@ -181,14 +190,19 @@ def test_ledger_by_day_version_and_model(ingester, reader, reply):
     ]
     # gpt-4o-mini ok: $0.00027 each (×2); error call: 1000 × 0.15 / 1M = $0.00015;
     # gpt-4o: 2000 × 2.50 + 100 × 10.00 = 6000 per 1M = $0.006
-    assert Decimal(by_day["totals"]["cost"]) == Decimal("0.00027") * 2 + Decimal("0.00015") + Decimal("0.006")
+    assert Decimal(by_day["totals"]["cost"]) == Decimal("0.00027") * 2 + Decimal(
+        "0.00015"
+    ) + Decimal("0.006")
     assert by_day["totals"]["calls"] == 4
     assert by_day["totals"]["error_calls"] == 1
     assert by_day["currency"] == "USD"
     by_version = reader.client.get("/api/v1/prompts/reply/ledger?group_by=version").json()
     assert [(r["version"], r["calls"]) for r in by_version["rows"]] == [(1, 3), (2, 1)]
     by_model = reader.client.get("/api/v1/prompts/reply/ledger?group_by=model").json()
-    assert {r["model"]: r["input_tokens"] for r in by_model["rows"]} == {"gpt-4o": 2000, "gpt-4o-mini": 3000}
+    assert {r["model"]: r["input_tokens"] for r in by_model["rows"]} == {
+        "gpt-4o": 2000,
+        "gpt-4o-mini": 3000,
+    }
     wide = reader.client.get("/api/v1/prompts/reply/ledger?days=60").json()
     assert wide["totals"]["calls"] == 5
     summary = reader.client.get("/api/v1/ledger?days=30").json()
@@ -214,7 +228,9 @@ def test_concurrent_ingestion_loses_no_update_and_counts_each_event_once(acme):
             for batch in range(per_sender):
                 # Every sender also re-sends the batch of the sender before it: duplicates race too.
                 own = [event(sender * 1000 + batch * 100 + i) for i in range(50)]
-                other = [event(((sender - 1) % senders) * 1000 + batch * 100 + i) for i in range(50)]
+                other = [
+                    event(((sender - 1) % senders) * 1000 + batch * 100 + i) for i in range(50)
+                ]
                 ledger.usage_ingest(project=acme, events=own + other)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)

@@ -10,7 +10,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, help="Project name (a slug).")
         parser.add_argument("--scopes", default="read", help="Comma-separated: read,write,ingest.")
-        parser.add_argument("--name", default="", help="A label for the key, e.g. 'billing-service'.")
+        parser.add_argument(
+            "--name", default="", help="A label for the key, e.g. 'billing-service'."
+        )
 
     def handle(self, *args, project, scopes, name, **options):
         scope_list = [s.strip() for s in scopes.split(",") if s.strip()]

@@ -173,11 +173,15 @@ class Command(BaseCommand):
 
         self.step("generating demo usage and fine-tuning advice")
         if demo.triage_prompt_create(project) is not None:
-            self.stdout.write("    added 'ticket-triage' (600 approved labelled examples): the fine-tuning candidate")
+            self.stdout.write(
+                "    added 'ticket-triage' (600 approved labelled examples): the fine-tuning candidate"
+            )
         rows = demo.usage_generate(project)
         self.stdout.write(f"    {rows} daily usage rollup(s) written for the last 60 days")
         report = advice.advice_pass_all()
-        self.stdout.write(f"    advice evaluated for {report['prompts']} prompt(s), {report['alerts']} new alert(s)")
+        self.stdout.write(
+            f"    advice evaluated for {report['prompts']} prompt(s), {report['alerts']} new alert(s)"
+        )
 
         self.step("checking the admin login")
         User = get_user_model()

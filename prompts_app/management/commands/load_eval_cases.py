@@ -38,7 +38,9 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--project", required=True)
         parser.add_argument("--prompt", required=True)
-        parser.add_argument("--provider", help="Provider name to run the cases against ('' for none).")
+        parser.add_argument(
+            "--provider", help="Provider name to run the cases against ('' for none)."
+        )
         parser.add_argument("--repeats", type=int)
 
     def handle(self, *args, file, project, prompt, provider, repeats, **options):
