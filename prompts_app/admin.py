@@ -7,6 +7,8 @@ which creates the next version; a label moves through the promote page.
 Eval runs and their results are read-only too: a run is asked for with the
 "Re-run evals" button, and its suite is edited through evals.eval_suite_update.
 Providers and prices are plain configuration rows, edited with model forms.
+Alerts are read-only too, except for acknowledging them (advice.alert_acknowledge);
+advisor settings and webhooks are plain configuration rows.
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, Q
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from prompts_app import admin_views, services
+from prompts_app import admin_views, advice, services
 from prompts_app import forms as f
+from prompts_app.advisor import UNITS
 from prompts_app.models import (
+    AdviceState,
+    AdvisorSettings,
+    Alert,
     ApiKey,
     EvalCaseResult,
     EvalRun,
@@ -39,11 +46,16 @@ from prompts_app.models import (
     PromptVersion,
     Provider,
     UsageEvent,
+    Webhook,
+    WebhookDelivery,
 )
 
 admin.site.site_header = "PromptLedger"
 admin.site.site_title = "PromptLedger admin"
 admin.site.index_title = "Prompts, versions and keys"
+# The index adds a "Ledger and fine-tuning advice" box (what-if calculator,
+# alerts, advisor settings) above the app list.
+admin.site.index_template = "admin/prompts_app/index.html"
 
 
 def _link(url: str, text) -> str:
@@ -159,11 +171,11 @@ class ApiKeyAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
 @admin.register(Prompt)
 class PromptAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "project", "kind", "latest_display", "labels_display", "tags_display",
-                    "protect_production", "created_at"]
+                    "verdict_display", "protect_production", "created_at"]
     list_display_links = ["name"]
-    list_filter = ["project", "kind", "protect_production"]
+    list_filter = ["project", "kind", "protect_production", ("advice_state__verdict", admin.AllValuesFieldListFilter)]
     search_fields = ["name", "description"]
-    list_select_related = ["project"]
+    list_select_related = ["project", "advice_state"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("labels__version")
@@ -172,6 +184,9 @@ class PromptAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
         info = self.opts.app_label, self.opts.model_name
         wrap = self.admin_site.admin_view
         return [
+            # Before the object patterns, which would take "what-if" for an id.
+            path("what-if/", wrap(self.what_if_view), name="%s_%s_what_if" % info),
+            path("<path:object_id>/advice/", wrap(self.advice_view), name="%s_%s_advice" % info),
             path("<path:object_id>/diff/", wrap(self.diff_view), name="%s_%s_diff" % info),
             path("<path:object_id>/preview/", wrap(self.preview_view), name="%s_%s_preview" % info),
             path("<path:object_id>/promote/", wrap(self.promote_view), name="%s_%s_promote" % info),
@@ -192,6 +207,27 @@ class PromptAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
 
     def promote_view(self, request, object_id):
         return admin_views.prompt_promote(self, request, object_id)
+
+    def advice_view(self, request, object_id):
+        return admin_views.prompt_advice_page(self, request, object_id)
+
+    def what_if_view(self, request):
+        return admin_views.what_if_page(self, request)
+
+    @admin.display(description="fine-tuning", ordering="advice_state__verdict")
+    def verdict_display(self, obj):
+        """The verdict of the last daily evaluation, linking to the ledger and advice page."""
+        try:
+            state = obj.advice_state
+        except AdviceState.DoesNotExist:
+            state = None
+        url = admin_views.advice_url(obj)
+        if state is None:
+            return format_html('<a class="pl-advice-none" href="{}" title="Not evaluated yet: open the ledger '
+                               'and advice">not evaluated</a>', url)
+        return format_html('<a class="pl-advice-badge pl-advice-{}" href="{}" title="Evaluated {}: open the '
+                           'ledger and advice">{}</a>', state.verdict, url,
+                           timezone.localtime(state.evaluated_at).strftime("%Y-%m-%d %H:%M"), state.verdict)
 
     @admin.display(description="latest", ordering="latest_version_number")
     def latest_display(self, obj):
@@ -654,3 +690,260 @@ class EvalCaseResultAdmin(StylesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             (("pass" if v.get("passed") else "fail", "✓" if v.get("passed") else "✗", v.get("type"),
               v.get("reason")) for v in obj.assertions),
         )
+
+
+
+# --- fine-tuning advice: alerts, advisor settings, webhooks --------------------------------
+
+ALERT_KINDS = {
+    Alert.KIND_FINE_TUNE: "fine-tuning pays off",
+    Alert.KIND_NO_LONGER: "no longer pays off",
+}
+
+
+def _figure(alert: Alert, name: str) -> str:
+    value = (alert.figures or {}).get(name)
+    if value is None:
+        return "—"
+    return admin_views.with_unit(value, UNITS.get(name, ""))
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    fields = ["webhook_url", "status_display", "attempts", "last_error", "next_attempt_at", "delivered_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "webhook delivery"
+    verbose_name_plural = "webhook deliveries"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("webhook")
+
+    @admin.display(description="webhook")
+    def webhook_url(self, obj):
+        return format_html("<code>{}</code>", obj.webhook.url)
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        return format_html('<span class="pl-delivery pl-delivery-{}">{}</span>', obj.status, obj.status)
+
+
+@admin.register(Alert)
+class AlertAdmin(StylesMixin, admin.ModelAdmin):
+    """Alerts are raised by the daily advice pass: listed, read, acknowledged; never added or edited."""
+
+    list_display = ["state_display", "prompt_link", "kind_display", "message", "savings_display",
+                    "payback_display", "created_display", "acknowledged_display"]
+    list_display_links = ["message"]
+    list_filter = ["state", "kind", "project"]
+    search_fields = ["prompt__name", "message", "acknowledged_by"]
+    list_select_related = ["prompt", "project"]
+    date_hierarchy = "created_at"
+    actions = ["acknowledge_alerts"]
+    inlines = [WebhookDeliveryInline]
+    fields = ["state_display", "project", "prompt_link", "kind_display", "message", "figures_display",
+              "reasons_display", "created_at", "acknowledged_at", "acknowledged_by", "emailed_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_acknowledge_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.change_alert")
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/acknowledge/", self.admin_site.admin_view(self.acknowledge_view),
+                 name="%s_%s_acknowledge" % info),
+            *super().get_urls(),
+        ]
+
+    def acknowledge_view(self, request, object_id):
+        return admin_views.alert_acknowledge_view(self, request, object_id)
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"what_if_url": reverse("admin:prompts_app_prompt_what_if")}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def get_list_display(self, request):
+        display = list(super().get_list_display(request))
+        if self.has_acknowledge_permission(request):
+            display.insert(1, self._acknowledge_button(back=request.get_full_path()))
+        return display
+
+    @staticmethod
+    def _acknowledge_button(*, back: str):
+        """A per-row "Acknowledge" button for this request's list. The changelist is
+        one form (it carries the CSRF token); the button's formaction posts it to
+        the alert's acknowledge URL instead, which comes back here."""
+        query = urlencode({"next": back})
+
+        @admin.display(description="")
+        def acknowledge(obj):
+            if obj.state != Alert.STATE_NEW:
+                return ""
+            url = reverse("admin:prompts_app_alert_acknowledge", args=[obj.pk])
+            return format_html('<button type="submit" class="button pl-ack-button" formaction="{}?{}" '
+                               'formmethod="post">Acknowledge</button>', url, query)
+
+        return acknowledge
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        alert = self.get_object(request, unquote(object_id))
+        extra = {}
+        if alert is not None:
+            extra = {
+                "can_acknowledge": alert.state == Alert.STATE_NEW and self.has_acknowledge_permission(request),
+                "acknowledge_url": reverse("admin:prompts_app_alert_acknowledge", args=[alert.pk]),
+                "advice_url": admin_views.advice_url(alert.prompt),
+            }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    @admin.action(description="Acknowledge selected alerts", permissions=["acknowledge"])
+    def acknowledge_alerts(self, request, queryset):
+        actor = request.user.get_username()
+        newly = 0
+        for alert in queryset.select_related("prompt"):
+            if alert.state == Alert.STATE_ACKNOWLEDGED:
+                continue
+            advice.alert_acknowledge(alert=alert, actor=actor)
+            self.log_change(request, alert, "Acknowledged.")
+            newly += 1
+        already = queryset.count() - newly
+        text = f"Acknowledged {newly} alert{'s' if newly != 1 else ''}."
+        if already:
+            text += f" {already} {'was' if already == 1 else 'were'} already acknowledged."
+        self.message_user(request, text, messages.SUCCESS)
+
+    @admin.display(description="state", ordering="state")
+    def state_display(self, obj):
+        return format_html('<span class="pl-alert-state pl-alert-{}">{}</span>', obj.state, obj.state)
+
+    @admin.display(description="prompt", ordering="prompt__name")
+    def prompt_link(self, obj):
+        return format_html('<a href="{}" title="Ledger and fine-tuning advice">{}</a>',
+                           admin_views.advice_url(obj.prompt), obj.prompt)
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_display(self, obj):
+        return ALERT_KINDS.get(obj.kind, obj.kind)
+
+    @admin.display(description="monthly savings then")
+    def savings_display(self, obj):
+        return _figure(obj, "monthly_savings")
+
+    @admin.display(description="payback then")
+    def payback_display(self, obj):
+        return _figure(obj, "payback_months")
+
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, obj):
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="acknowledged", ordering="acknowledged_at")
+    def acknowledged_display(self, obj):
+        if obj.acknowledged_at is None:
+            return "—"
+        return format_html("{}<br><span class=\"help\">{}</span>", obj.acknowledged_by or "—",
+                           timezone.localtime(obj.acknowledged_at).strftime("%Y-%m-%d %H:%M"))
+
+    @admin.display(description="figures at the time")
+    def figures_display(self, obj):
+        figures = obj.figures or {}
+        order = [*admin_views.FIGURE_LABELS, *(name for name in UNITS if name not in admin_views.FIGURE_LABELS)]
+        rows = [(admin_views.FIGURE_LABELS.get(name, name), _figure(obj, name), UNITS.get(name, ""))
+                for name in order if name in figures]
+        verdict = figures.get("verdict")
+        head = format_html('<p>Verdict then: <span class="pl-advice-badge pl-advice-{}">{}</span></p>',
+                           verdict, verdict) if verdict else ""
+        table = format_html_join("", "<tr><th>{}</th><td>{}</td><td class=\"pl-unit\">{}</td></tr>", rows)
+        return format_html('{}<table class="pl-figures-table">{}</table>', head, table)
+
+    @admin.display(description="reasons then")
+    def reasons_display(self, obj):
+        reasons = (obj.figures or {}).get("reasons") or []
+        if not reasons:
+            return "—"
+        return format_html('<ul class="pl-reasons">{}</ul>', format_html_join("", "<li>{}</li>",
+                                                                            ((r,) for r in reasons)))
+
+
+# The model's Meta has no plural, so the admin would say "Advisor settingss".
+# Moving this into AdvisorSettings.Meta needs a (no-op) migration; until then
+# the admin sets it. Only Meta's own attributes reach migrations, not this.
+AdvisorSettings._meta.verbose_name_plural = "advisor settings"
+
+
+@admin.register(AdvisorSettings)
+class AdvisorSettingsAdmin(StylesMixin, admin.ModelAdmin):
+    form = f.AdvisorSettingsForm
+    list_display = ["project", "horizon_display", "preparation_display", "epochs", "floor_display",
+                    "min_approved_examples", "max_versions_last_30_days", "alert_emails"]
+    list_select_related = ["project"]
+    fieldsets = [
+        (None, {"fields": ["project"]}),
+        ("Costs", {"fields": ["data_preparation_cost", "epochs", "residual_instruction_tokens",
+                              "prefill_ms_per_token"]}),
+        ("Thresholds of the verdict", {"fields": ["payback_horizon_months", "volume_floor_calls_per_month",
+                                                  "min_approved_examples", "max_versions_last_30_days"]}),
+        ("Alerts", {"fields": ["alert_emails"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project"] if obj is not None else []  # one row per project
+
+    def get_changeform_initial_data(self, request):
+        return {"project": request.GET.get("project")}
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"what_if_url": reverse("admin:prompts_app_prompt_what_if")}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    @admin.display(description="payback horizon", ordering="payback_horizon_months")
+    def horizon_display(self, obj):
+        return admin_views.with_unit(obj.payback_horizon_months, "months")
+
+    @admin.display(description="data preparation", ordering="data_preparation_cost")
+    def preparation_display(self, obj):
+        return admin_views.with_unit(obj.data_preparation_cost, "USD")
+
+    @admin.display(description="volume floor", ordering="volume_floor_calls_per_month")
+    def floor_display(self, obj):
+        return admin_views.with_unit(obj.volume_floor_calls_per_month, "calls/month")
+
+
+@admin.register(Webhook)
+class WebhookAdmin(StylesMixin, admin.ModelAdmin):
+    form = f.WebhookForm
+    list_display = ["url", "project", "active", "created_at", "deliveries_display"]
+    list_filter = ["project", "active"]
+    search_fields = ["url"]
+    list_select_related = ["project"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            delivered=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.DELIVERED)),
+            pending=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.PENDING)),
+            failed=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.FAILED)),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project"] if obj is not None else []
+
+    @admin.display(description="deliveries")
+    def deliveries_display(self, obj):
+        return f"{obj.delivered} delivered, {obj.pending} pending, {obj.failed} failed"

@@ -1,6 +1,8 @@
 """The admin's custom pages: prompt edit (a new version per save), diff,
 preview, promote; API-key creation; the example-set editor; the eval-suite
-editor, the eval-run page and the eval sections of the version page.
+editor, the eval-run page and the eval sections of the version page; the
+ledger and fine-tuning advice page, the what-if calculator and alert
+acknowledgement.
 
 Each view parses a form, calls one service or selector, and renders. The
 business rules live in `services` / `selectors`; their DomainError and
@@ -27,13 +29,26 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 
 from promptledger import rendering
 from promptledger.rendering import RenderError
 from prompts_app import forms as f
-from prompts_app import evals, selectors, services
+from prompts_app import advice as advising
+from prompts_app import advisor, charts, evals, selectors, services
+from prompts_app.advisor import Verdict
 from prompts_app.errors import DomainError, NotFound
-from prompts_app.models import EvalRun, EvalSuite, Label, Prompt, PromptVersion
+from prompts_app.models import (
+    AdviceState,
+    AdvisorSettings,
+    Alert,
+    EvalRun,
+    EvalSuite,
+    Label,
+    Prompt,
+    PromptVersion,
+)
 
 # --- shared helpers ----------------------------------------------------------
 
@@ -355,6 +370,8 @@ def prompt_page_context(model_admin, request, prompt: Prompt, versions: list[Pro
         "can_promote": model_admin.has_change_permission(request, prompt),
         "suite_url": eval_suite_url(prompt),
         "runs_url": eval_runs_url(prompt),
+        "advice_url": advice_url(prompt),
+        "advice_badge": verdict_badge(getattr(AdviceState.objects.filter(prompt=prompt).first(), "verdict", None)),
     }
     if versions:
         context["preview_form"] = preview_form_for(prompt, versions[0], numbers)
@@ -1365,3 +1382,269 @@ def _case_error(form, formset, exc: DomainError, positions: list[int]) -> None:
     if formset is not None:
         field_map.pop("cases")  # the JSON field is not on the page in rows mode
     f.add_service_error(form, exc, field_map)
+
+
+# --- ledger and fine-tuning advice ---------------------------------------------------------
+# The advice comes from advice.prompt_advice (the measured inputs) or from
+# advisor.validate_inputs + advisor.advise (the what-if); these views only lay
+# its figures out with their units and draw its charts (charts.py).
+
+USAGE_CHART_DAYS = 60
+PAYBACK_MONTHS_SHOWN = 24
+
+VERDICTS = {
+    Verdict.FINE_TUNE.value: ("fine_tune", "Fine-tuning pays off: the money, the volume, the data and the "
+                                           "prompt's stability all say yes."),
+    Verdict.PREPARE_DATA.value: ("prepare_data", "The money says yes, but there are not enough approved "
+                                                 "examples yet: approve more, then tune."),
+    Verdict.KEEP_PROMPTING.value: ("keep_prompting", "Keep sending the prompt: tuning would not pay off, or "
+                                                     "the prompt is still changing."),
+}
+FIGURE_LABELS = {
+    "monthly_savings": "Monthly savings",
+    "one_time_cost": "One-time cost",
+    "payback_months": "Payback",
+    "break_even_calls_per_month": "Break-even volume for the horizon",
+    "current_cost_per_call": "Cost per call today",
+    "fine_tuned_cost_per_call": "Cost per call fine-tuned",
+    "saving_per_call": "Saving per call",
+    "latency_saved_ms_per_call": "Latency saved",
+}
+FIGURE_MISSING = {
+    "payback_months": "never: fine-tuning saves nothing per month",
+    "break_even_calls_per_month": "none: fine-tuning saves nothing per call",
+}
+CHECK_LABELS = {
+    "payback": "Pays back within the horizon",
+    "volume": "Volume at or above the floor",
+    "examples": "Enough approved examples",
+    "stability": "Prompt stable (few new versions)",
+}
+
+
+def _grouped(value: Decimal) -> str:
+    """A decimal with thousands separators, its decimal places as given."""
+    return format(value, ",f")
+
+
+def with_unit(value, unit: str) -> str:
+    """A figure and its unit as a person reads them: '$764.11 / month',
+    '1.96 months', '40,419 calls / month', '$0.15 per 1M tokens'."""
+    number = _decimal(value)
+    if number is None:
+        return "—"
+    if unit == "USD":
+        return money(number)
+    if unit.startswith("USD/"):
+        return f"{money(number)} / {unit[4:]}"
+    if unit.startswith("USD per "):
+        return f"{money(number)} {unit[4:]}"
+    if unit.startswith("share"):
+        return f"{_plain(number)} ({percent(number)})"
+    return f"{_grouped(number)} {unit.replace('/', ' / ')}"
+
+
+def verdict_badge(verdict: str | None) -> dict | None:
+    if not verdict:
+        return None
+    name, meaning = VERDICTS.get(verdict, (verdict, ""))
+    return {"verdict": name, "meaning": meaning}
+
+
+def advice_view(advice: dict) -> dict:
+    """One advice dict (advice.prompt_advice or advisor.Advice.as_dict) laid out
+    for the page: verdict, figures with units, checks, reasons, payback chart."""
+    units = advice.get("units") or {}
+    figures = advice.get("figures") or {}
+    order = list(FIGURE_LABELS) + [name for name in figures if name not in FIGURE_LABELS]
+    rows = []
+    for name in order:
+        if name not in figures:
+            continue
+        value = figures[name]
+        unit = units.get(name, "")
+        rows.append({
+            "name": name,
+            "label": FIGURE_LABELS.get(name, name.replace("_", " ").capitalize()),
+            "text": with_unit(value, unit) if value is not None else FIGURE_MISSING.get(name, "—"),
+            "unit": unit,
+        })
+    schedule = advice.get("payback_schedule") or []
+    payback = figures.get("payback_months")
+    inputs = advice.get("inputs") or {}
+    return {
+        "badge": verdict_badge(advice.get("verdict")),
+        "figures": rows,
+        "reasons": list(advice.get("reasons") or []),
+        "checks": [
+            {"name": name, "label": CHECK_LABELS.get(name, name), "ok": ok}
+            for name, ok in (advice.get("checks") or {}).items()
+        ],
+        "payback_svg": mark_safe(charts.payback_chart(schedule, payback_months=payback)),  # noqa: S308 - escaped in charts
+        "break_even": charts.break_even(schedule, payback) if schedule else None,
+        "schedule_months": len(schedule),
+        "inputs": [
+            {"name": name, "label": f.ADVISOR_INPUT_LABELS.get(name, name),
+             "text": with_unit(value, f.ADVISOR_INPUT_UNITS.get(name, "")) if value is not None else "—"}
+            for name, value in inputs.items()
+        ],
+    }
+
+
+def _prefill(value) -> str:
+    """An input as the what-if form shows it: no trailing zeros, at most 6 decimals
+    (a month scaled from fewer days can carry a long fraction)."""
+    number = _decimal(value)
+    if number is None:
+        return ""
+    if number.as_tuple().exponent < -6:
+        number = number.quantize(Decimal("0.000001"))
+    text = format(number.normalize(), "f")
+    return text
+
+
+def what_if_initial(inputs: dict) -> dict[str, str]:
+    return {key: _prefill(inputs.get(key)) for key in advisor.WHAT_IF_KEYS if inputs.get(key) is not None}
+
+
+def what_if_run(form: f.WhatIfForm) -> dict | None:
+    """The advice for a bound what-if form, or None with the advisor's errors on its fields."""
+    if not form.is_valid():
+        return None
+    try:
+        inputs = advisor.validate_inputs(form.raw_inputs())
+        return advisor.advise(inputs).as_dict(schedule_months=PAYBACK_MONTHS_SHOWN)
+    except advisor.AdvisorInputError as exc:
+        form.add_advisor_errors(exc)
+        return None
+
+
+def what_if_fieldsets(form: f.WhatIfForm) -> list[dict]:
+    return [{"title": title, "fields": [form[name] for name in names]} for title, names in f.WHAT_IF_FIELDSETS]
+
+
+def advice_url(prompt: Prompt) -> str:
+    return reverse("admin:prompts_app_prompt_advice", args=[prompt.pk])
+
+
+def _cached_price_note(inputs: dict) -> str | None:
+    """The what-if has no key for the tuned model's cached-input price: it takes the
+    tuned input price. Say so when that changes the answer for this prompt."""
+    share = _decimal(inputs.get("cached_input_share")) or Decimal(0)
+    ft_cached = _decimal(inputs.get("ft_cached_input_price_per_1m"))
+    ft_input = _decimal(inputs.get("ft_input_price_per_1m"))
+    if share > 0 and ft_cached is not None and ft_input is not None and ft_cached != ft_input:
+        return (f"The what-if prices the tuned model's cached input at its input price ({money(ft_input)} "
+                f"per 1M tokens), not at {money(ft_cached)} as the advice above does, so with unchanged "
+                "inputs its figures can differ a little.")
+    return None
+
+
+def _ledger_rows(ledger: dict) -> list[dict]:
+    return [
+        {
+            "version": row.get("version"),
+            "calls": f"{row['calls']:,}",
+            "input_tokens": f"{row['input_tokens']:,}",
+            "cached_input_tokens": f"{row['cached_input_tokens']:,}",
+            "output_tokens": f"{row['output_tokens']:,}",
+            "cost": charts.format_usd(row["cost"]),
+            "cost_exact": money(row["cost"]),
+            "cost_per_call": charts.format_usd_precise(_decimal(row["cost"]) / row["calls"]) if row["calls"] else "—",
+            "errors": f"{row['error_calls']:,}",
+            "unpriced": f"{row['unpriced_calls']:,}",
+            "latency": f"{row['avg_latency_ms']} ms" if row.get("avg_latency_ms") else "—",
+        }
+        for row in ledger["rows"]
+    ]
+
+
+def prompt_advice_page(model_admin, request, object_id):
+    """The ledger and the fine-tuning advice of one prompt, with a what-if form
+    pre-filled from the inputs the advice used."""
+    prompt, missing = _get_or_404(model_admin, request, object_id)
+    if missing:
+        return missing
+    # The page computes and stores nothing (a what-if is arithmetic), so viewing rights are enough.
+    _require(model_admin.has_view_or_change_permission(request, prompt))
+    try:
+        current = advising.prompt_advice(prompt=prompt)
+        advice_error = None
+    except DomainError as exc:
+        current, advice_error = None, exc.message
+    usage = charts.usage_by_day_and_version(prompt=prompt, days=USAGE_CHART_DAYS)
+    ledger = selectors.prompt_ledger(prompt=prompt, days=USAGE_CHART_DAYS, group_by="version")
+    inputs = (current or {}).get("inputs") or {}
+
+    form = f.WhatIfForm(request.POST or None, initial=what_if_initial(inputs))
+    what_if = what_if_run(form) if request.method == "POST" else None
+    state = AdviceState.objects.filter(prompt=prompt).first()
+    alerts = Alert.objects.filter(prompt=prompt)
+    context = _page_context(
+        model_admin, request, title=f"Ledger and fine-tuning advice: {prompt.name}", obj=prompt,
+        subtitle=None,
+        prompt=prompt, change_url=admin_url(model_admin, "change", prompt.pk),
+        advice=current, advice_error=advice_error,
+        window_calls=f"{(current or {}).get('window', {}).get('calls') or 0:,}",
+        current=advice_view(current) if current else None,
+        usage_svg=mark_safe(charts.usage_chart(usage["rows"], start=usage["from"], end=usage["to"])),  # noqa: S308
+        usage_days=USAGE_CHART_DAYS, ledger=ledger, ledger_rows=_ledger_rows(ledger),
+        ledger_totals=_ledger_rows({"rows": [ledger["totals"]]})[0],
+        state=state, state_badge=verdict_badge(state.verdict) if state else None,
+        new_alerts=alerts.filter(state=Alert.STATE_NEW).count(),
+        alerts_url=reverse("admin:prompts_app_alert_changelist") + f"?prompt__id__exact={prompt.pk}",
+        form=form, fieldsets=what_if_fieldsets(form), what_if=advice_view(what_if) if what_if else None,
+        cached_price_note=_cached_price_note(inputs),
+        what_if_url=admin_url(model_admin, "advice", prompt.pk) + "#what-if",
+        settings_url=_advisor_settings_url(prompt.project),
+    )
+    return TemplateResponse(request, "admin/prompts_app/prompt/advice.html", context)
+
+
+def _advisor_settings_url(project) -> str:
+    found = AdvisorSettings.objects.filter(project=project).values_list("pk", flat=True).first()
+    if found is None:
+        return reverse("admin:prompts_app_advisorsettings_add") + f"?project={project.pk}"
+    return reverse("admin:prompts_app_advisorsettings_change", args=[found])
+
+
+def what_if_page(model_admin, request):
+    """The what-if calculator on its own: any figures in, the advisor's verdict out."""
+    _require(model_admin.has_view_or_change_permission(request))
+    form = f.WhatIfForm(request.POST or None)
+    what_if = what_if_run(form) if request.method == "POST" else None
+    states = AdviceState.objects.select_related("prompt__project").order_by("prompt__project__name", "prompt__name")
+    context = _page_context(
+        model_admin, request, title="What-if calculator", form=form, fieldsets=what_if_fieldsets(form),
+        what_if=advice_view(what_if) if what_if else None,
+        what_if_url=admin_url(model_admin, "what_if") + "#what-if",
+        prompts=[{"prompt": s.prompt, "url": advice_url(s.prompt), "badge": verdict_badge(s.verdict)}
+                 for s in states],
+    )
+    return TemplateResponse(request, "admin/prompts_app/prompt/what_if.html", context)
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+def alert_acknowledge_view(model_admin, request, object_id):
+    """POST only: acknowledge one alert as the admin user, then go back where the button was."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    alert, missing = _get_or_404(model_admin, request, object_id)
+    if missing:
+        return missing
+    _require(model_admin.has_acknowledge_permission(request))
+    was_new = alert.state != Alert.STATE_ACKNOWLEDGED
+    advising.alert_acknowledge(alert=alert, actor=request.user.get_username())
+    if was_new:
+        model_admin.log_change(request, alert, "Acknowledged.")
+        messages.success(request, f"Acknowledged the alert about {alert.prompt.name}.")
+    else:
+        messages.info(request, f"The alert about {alert.prompt.name} was already acknowledged by "
+                               f"{alert.acknowledged_by or 'someone'}.")
+    target = request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = admin_url(model_admin, "change", alert.pk)
+    return HttpResponseRedirect(target)

@@ -81,9 +81,11 @@ def anonymous() -> APIClient:
     return APIClient()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker(django_db_setup, django_db_blocker):
-    """One real Celery worker for the session, on the test database and the Redis broker."""
+    """A real Celery worker for one test module, on the test database and the Redis
+    broker. Module-scoped: a worker left running would race later modules' table
+    flushes with the eval runs their new versions enqueue."""
     import redis
 
     from tests.processes import CeleryWorker

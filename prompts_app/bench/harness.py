@@ -211,6 +211,14 @@ class RowOutcome:
     seconds: float
     metrics: list[Metric]
     error: str | None = None
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at the start and the end
+
+
+def load_average() -> float:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return float("nan")
 
 
 def run_rows(ctx: Context, names: list[str], ensure: Callable[[tuple[str, ...]], None]) -> list[RowOutcome]:
@@ -220,7 +228,8 @@ def run_rows(ctx: Context, names: list[str], ensure: Callable[[tuple[str, ...]],
     outcomes = []
     for name in [n for n in rows if n in names]:
         spec = rows[name]
-        ctx.progress(f"== row {name}: {spec.title}")
+        load_before = load_average()
+        ctx.progress(f"== row {name}: {spec.title} (load average {load_before:.2f} on {os.cpu_count()} cpus)")
         started = time.monotonic()
         try:
             ensure(spec.needs)
@@ -236,7 +245,7 @@ def run_rows(ctx: Context, names: list[str], ensure: Callable[[tuple[str, ...]],
             ctx.progress(f"!! row {name} failed: {error}")
         seconds = time.monotonic() - started
         ctx.progress(f"== row {name} done in {seconds:.1f} s")
-        outcomes.append(RowOutcome(name, seconds, metrics, error))
+        outcomes.append(RowOutcome(name, seconds, metrics, error, (load_before, load_average())))
     return outcomes
 
 
@@ -306,7 +315,9 @@ def report(outcomes: list[RowOutcome], *, options: Options, meta: dict) -> dict:
             **meta,
         },
         "rows": [
-            {"name": o.name, "seconds": round(o.seconds, 2), "error": o.error, "metrics": [m.as_dict() for m in o.metrics]}
+            {"name": o.name, "seconds": round(o.seconds, 2), "error": o.error,
+             "load_average": {"start": o.load[0], "end": o.load[1]},
+             "metrics": [m.as_dict() for m in o.metrics]}
             for o in outcomes
         ],
         "metrics": [m.as_dict() for m in metrics],

@@ -71,7 +71,7 @@ def _in_process(run: EvalRun) -> None:
 def eval_row(ctx: Context) -> list[Metric]:
     env = ctx.env
     project = env.base.project
-    n, runs = ctx.pick(40, 8), 3
+    n, runs = ctx.pick(20, 8), 3
     fake = _fake_openai()
     try:
         provider, _ = Provider.objects.update_or_create(

@@ -62,7 +62,7 @@ def measure(ctx: Context) -> list[Metric]:
             lambda: raw.render_text(variables, examples),
         ),
     }
-    runs, n = ctx.pick(7, 3), ctx.pick(2000, 300)
+    runs, n = ctx.pick(5, 3), ctx.pick(1500, 300)
     metrics = []
     for kind, (ours, baseline) in cases.items():
         mine, theirs = ours(), baseline()  # also compiles (and caches) our templates

@@ -47,7 +47,7 @@ def resolve_row(ctx: Context) -> list[Metric]:
     auth = {"Authorization": f"Bearer {env.base.raw_key}"}
     endpoints = urls(ctx, env.base.chat_prompt)
     etag = check_same_answer(ctx, endpoints, auth)
-    seconds, runs = ctx.pick(4, 1), ctx.pick(3, 3)
+    seconds, runs = ctx.pick(2, 1), ctx.pick(5, 3)
     connections = 4
     ctx.progress(f"  load generator: {load.tool_name()}, {connections} connections, {seconds} s per run, {runs} runs")
     for url in endpoints.values():  # warm-up: worker imports, connections, the resolve cache
