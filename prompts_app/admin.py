@@ -708,6 +708,28 @@ def _figure(alert: Alert, name: str) -> str:
     return admin_views.with_unit(value, UNITS.get(name, ""))
 
 
+class AlertStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state__exact"
+
+    def lookups(self, request, model_admin):
+        return [(Alert.STATE_NEW, "new"), (Alert.STATE_ACKNOWLEDGED, "acknowledged")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(state=self.value()) if self.value() else queryset
+
+
+class AlertKindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind__exact"
+
+    def lookups(self, request, model_admin):
+        return list(ALERT_KINDS.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 class WebhookDeliveryInline(admin.TabularInline):
     model = WebhookDelivery
     fields = ["webhook_url", "status_display", "attempts", "last_error", "next_attempt_at", "delivered_at"]
@@ -739,10 +761,13 @@ class WebhookDeliveryInline(admin.TabularInline):
 class AlertAdmin(StylesMixin, admin.ModelAdmin):
     """Alerts are raised by the daily advice pass: listed, read, acknowledged; never added or edited."""
 
-    list_display = ["state_display", "prompt_link", "kind_display", "message", "savings_display",
-                    "payback_display", "created_display", "acknowledged_display"]
-    list_display_links = ["message"]
-    list_filter = ["state", "kind", "project"]
+    # Kind and message share a column, and the state column carries who
+    # acknowledged and the Acknowledge button: the list then fits beside the
+    # admin's sidebars without scrolling sideways.
+    list_display = ["state_display", "prompt_link", "message_display", "savings_display", "payback_display",
+                    "created_display"]
+    list_display_links = ["message_display"]
+    list_filter = [AlertStateFilter, AlertKindFilter, "project"]
     search_fields = ["prompt__name", "message", "acknowledged_by"]
     list_select_related = ["prompt", "project"]
     date_hierarchy = "created_at"
@@ -782,25 +807,25 @@ class AlertAdmin(StylesMixin, admin.ModelAdmin):
     def get_list_display(self, request):
         display = list(super().get_list_display(request))
         if self.has_acknowledge_permission(request):
-            display.insert(1, self._acknowledge_button(back=request.get_full_path()))
+            display[display.index("state_display")] = self._state_with_button(back=request.get_full_path())
         return display
 
-    @staticmethod
-    def _acknowledge_button(*, back: str):
-        """A per-row "Acknowledge" button for this request's list. The changelist is
-        one form (it carries the CSRF token); the button's formaction posts it to
-        the alert's acknowledge URL instead, which comes back here."""
+    def _state_with_button(self, *, back: str):
+        """The state column for someone who may acknowledge: a new alert gets an
+        "Acknowledge" button. The changelist is one form (it carries the CSRF
+        token); the button's formaction posts it to the alert's acknowledge URL
+        instead, which comes back to this list."""
         query = urlencode({"next": back})
 
-        @admin.display(description="")
-        def acknowledge(obj):
+        @admin.display(description="state", ordering="state")
+        def state(obj):
             if obj.state != Alert.STATE_NEW:
-                return ""
+                return self.state_display(obj)
             url = reverse("admin:prompts_app_alert_acknowledge", args=[obj.pk])
-            return format_html('<button type="submit" class="button pl-ack-button" formaction="{}?{}" '
-                               'formmethod="post">Acknowledge</button>', url, query)
+            return format_html('{}<br><button type="submit" class="button pl-ack-button" formaction="{}?{}" '
+                               'formmethod="post">Acknowledge</button>', self.state_display(obj), url, query)
 
-        return acknowledge
+        return state
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         alert = self.get_object(request, unquote(object_id))
@@ -831,18 +856,27 @@ class AlertAdmin(StylesMixin, admin.ModelAdmin):
 
     @admin.display(description="state", ordering="state")
     def state_display(self, obj):
-        return format_html('<span class="pl-alert-state pl-alert-{}">{}</span>', obj.state, obj.state)
+        badge = format_html('<span class="pl-alert-state pl-alert-{}">{}</span>', obj.state, obj.state)
+        if obj.acknowledged_at is None:
+            return badge
+        return format_html('{}<div class="pl-acknowledged">by {}<br>{}</div>', badge, obj.acknowledged_by or "—",
+                           timezone.localtime(obj.acknowledged_at).strftime("%Y-%m-%d %H:%M"))
+
+    @admin.display(description="alert", ordering="kind")
+    def message_display(self, obj):
+        return format_html('<span class="pl-alert-kind">{}</span><br>{}', ALERT_KINDS.get(obj.kind, obj.kind),
+                           obj.message)
 
     @admin.display(description="prompt", ordering="prompt__name")
     def prompt_link(self, obj):
-        return format_html('<a href="{}" title="Ledger and fine-tuning advice">{}</a>',
-                           admin_views.advice_url(obj.prompt), obj.prompt)
+        return format_html('<a href="{}" title="{}: ledger and fine-tuning advice">{}</a>',
+                           admin_views.advice_url(obj.prompt), obj.prompt, obj.prompt.name)
 
     @admin.display(description="kind", ordering="kind")
     def kind_display(self, obj):
         return ALERT_KINDS.get(obj.kind, obj.kind)
 
-    @admin.display(description="monthly savings then")
+    @admin.display(description="savings then")
     def savings_display(self, obj):
         return _figure(obj, "monthly_savings")
 
@@ -852,14 +886,8 @@ class AlertAdmin(StylesMixin, admin.ModelAdmin):
 
     @admin.display(description="created", ordering="created_at")
     def created_display(self, obj):
-        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
-
-    @admin.display(description="acknowledged", ordering="acknowledged_at")
-    def acknowledged_display(self, obj):
-        if obj.acknowledged_at is None:
-            return "—"
-        return format_html("{}<br><span class=\"help\">{}</span>", obj.acknowledged_by or "—",
-                           timezone.localtime(obj.acknowledged_at).strftime("%Y-%m-%d %H:%M"))
+        moment = timezone.localtime(obj.created_at)
+        return format_html("{}<br>{}", moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M"))
 
     @admin.display(description="figures at the time")
     def figures_display(self, obj):

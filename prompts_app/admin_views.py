@@ -34,9 +34,9 @@ from django.utils.safestring import mark_safe
 
 from promptledger import rendering
 from promptledger.rendering import RenderError
-from prompts_app import forms as f
 from prompts_app import advice as advising
 from prompts_app import advisor, charts, evals, selectors, services
+from prompts_app import forms as f
 from prompts_app.advisor import Verdict
 from prompts_app.errors import DomainError, NotFound
 from prompts_app.models import (
@@ -1393,12 +1393,15 @@ USAGE_CHART_DAYS = 60
 PAYBACK_MONTHS_SHOWN = 24
 
 VERDICTS = {
-    Verdict.FINE_TUNE.value: ("fine_tune", "Fine-tuning pays off: the money, the volume, the data and the "
-                                           "prompt's stability all say yes."),
-    Verdict.PREPARE_DATA.value: ("prepare_data", "The money says yes, but there are not enough approved "
-                                                 "examples yet: approve more, then tune."),
-    Verdict.KEEP_PROMPTING.value: ("keep_prompting", "Keep sending the prompt: tuning would not pay off, or "
-                                                     "the prompt is still changing."),
+    Verdict.FINE_TUNE.value: (
+        "fine_tune", "Fine-tuning pays off: the money, the volume, the data and the prompt's stability all say yes."
+    ),
+    Verdict.PREPARE_DATA.value: (
+        "prepare_data", "The money says yes, but there are not enough approved examples yet: approve more, then tune."
+    ),
+    Verdict.KEEP_PROMPTING.value: (
+        "keep_prompting", "Keep sending the prompt: tuning would not pay off, or the prompt is still changing."
+    ),
 }
 FIGURE_LABELS = {
     "monthly_savings": "Monthly savings",
@@ -1480,7 +1483,7 @@ def advice_view(advice: dict) -> dict:
             {"name": name, "label": CHECK_LABELS.get(name, name), "ok": ok}
             for name, ok in (advice.get("checks") or {}).items()
         ],
-        "payback_svg": mark_safe(charts.payback_chart(schedule, payback_months=payback)),  # noqa: S308 - escaped in charts
+        "payback_svg": mark_safe(charts.payback_chart(schedule, payback_months=payback)),  # charts.py escapes every label
         "break_even": charts.break_even(schedule, payback) if schedule else None,
         "schedule_months": len(schedule),
         "inputs": [
@@ -1587,7 +1590,7 @@ def prompt_advice_page(model_admin, request, object_id):
         advice=current, advice_error=advice_error,
         window_calls=f"{(current or {}).get('window', {}).get('calls') or 0:,}",
         current=advice_view(current) if current else None,
-        usage_svg=mark_safe(charts.usage_chart(usage["rows"], start=usage["from"], end=usage["to"])),  # noqa: S308
+        usage_svg=mark_safe(charts.usage_chart(usage["rows"], start=usage["from"], end=usage["to"])),  # charts.py escapes every label
         usage_days=USAGE_CHART_DAYS, ledger=ledger, ledger_rows=_ledger_rows(ledger),
         ledger_totals=_ledger_rows({"rows": [ledger["totals"]]})[0],
         state=state, state_badge=verdict_badge(state.verdict) if state else None,

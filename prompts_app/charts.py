@@ -15,9 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 from html import escape
-from typing import Any, Iterable
+from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -120,8 +121,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 def _svg_open(width: int, height: int, label: str) -> list[str]:
     title = escape(label)
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="pl-chart" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{title}" {FONT}>',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" class="pl-chart" viewBox="0 0 {width} {height}" '
+         f'width="{width}" height="{height}" role="img" aria-label="{title}" {FONT}>'),
         f"<title>{title}</title>",
     ]
 
@@ -208,8 +209,11 @@ def usage_chart(rows: list[dict], *, start: dt.date, end: dt.date, width: int = 
         def scale(value, top=top, height=height, high=high):
             return top + height - (float(value) / high) * height
 
-        parts += _y_axis(ticks, scale, left=left, right=right, label=lambda t: tick_label(t, tick_step),
-                         title=title, top=top, bottom=top + height)
+        def axis_label(tick, tick_label=tick_label, tick_step=tick_step):
+            return tick_label(tick, tick_step)
+
+        parts += _y_axis(ticks, scale, left=left, right=right, label=axis_label, title=title, top=top,
+                         bottom=top + height)
         for i, day in enumerate(days):
             x = left + i * step + (step - bar) / 2
             base = 0.0
@@ -319,7 +323,13 @@ def payback_chart(schedule: list[dict], *, payback_months: Any, width: int = 960
         parts.append(f'<circle class="pl-break-even-point" cx="{x:.2f}" cy="{y:.2f}" r="6" fill="none" '
                      f'stroke="{MARKER_COLOUR}" stroke-width="2.5"/>')
         anchor, dx = ("end", -10) if x > left + 0.6 * (right - left) else ("start", 10)
-        label_y = y - 16 if y - 16 > top + 12 else y + 24
+        # The savings line runs under the cost line before the point and over it
+        # after, so below-right and above-left of the point are free of it.
+        below, above = y + 20, y - 12
+        if anchor == "start":
+            label_y = below if below < bottom - 6 else above
+        else:
+            label_y = above if above > top + 10 else below
         parts.append(_text(x + dx, label_y, found["label"], anchor=anchor,
                            extra=' class="pl-break-even" font-weight="600"'))
     parts.append("</svg>")

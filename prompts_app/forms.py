@@ -838,33 +838,33 @@ PER_1M = "USD per 1M tokens"
 # inputs the advice used.
 WHAT_IF_FIELDS: list[tuple[str, str, str, str]] = [
     ("calls_per_month", "Calls per month", "calls/month", "Calls of this prompt in a 30-day month."),
-    ("avg_input_tokens", "Input tokens per call", "tokens/call", "Average, everything sent: prompt, examples, "
-     "the user's text."),
+    ("avg_input_tokens", "Input tokens per call", "tokens/call", ("Average, everything sent: prompt, examples, "
+      "the user's text.")),
     ("avg_output_tokens", "Output tokens per call", "tokens/call", "Average tokens the model answers with."),
-    ("tokens_removable", "Tokens removed by tuning", "tokens/call", "Static prompt and few-shot tokens a tuned "
-     "model no longer needs, net of the short instruction it still gets."),
+    ("tokens_removable", "Tokens removed by tuning", "tokens/call", ("Static prompt and few-shot tokens a tuned "
+      "model no longer needs, net of the short instruction it still gets.")),
     ("input_price_per_1m", "Input price", PER_1M, "The base model's input price."),
     ("output_price_per_1m", "Output price", PER_1M, "The base model's output price."),
-    ("ft_input_price_per_1m", "Fine-tuned input price", PER_1M, "Often higher than the base model's. "
-     "Empty: the input price."),
+    ("ft_input_price_per_1m", "Fine-tuned input price", PER_1M, ("Often higher than the base model's. "
+      "Empty: the input price.")),
     ("ft_output_price_per_1m", "Fine-tuned output price", PER_1M, "Empty: the output price."),
-    ("cached_input_share", "Cached input share", "share (0–1)", "Share of input tokens served from the "
-     "provider's prompt cache today, e.g. 0.4 for 40%. Empty: 0."),
-    ("cached_input_price_per_1m", "Cached input price", PER_1M, "Empty: the input price (no discount). The "
-     "tuned model's cached input is priced at its input price."),
-    ("one_time_cost", "One-time cost", "USD", "Training (tokens × epochs × training price) plus data "
-     "preparation."),
+    ("cached_input_share", "Cached input share", "share (0–1)", ("Share of input tokens served from the "
+      "provider's prompt cache today, e.g. 0.4 for 40%. Empty: 0.")),
+    ("cached_input_price_per_1m", "Cached input price", PER_1M, ("Empty: the input price (no discount). The "
+      "tuned model's cached input is priced at its input price.")),
+    ("one_time_cost", "One-time cost", "USD", ("Training (tokens × epochs × training price) plus data "
+      "preparation.")),
     ("approved_examples", "Approved examples", "examples", "The fine-tuning dataset. Empty: 0."),
-    ("versions_last_30_days", "New versions, last 30 days", "versions", "How often the prompt changed lately. "
-     "Empty: 0."),
+    ("versions_last_30_days", "New versions, last 30 days", "versions", ("How often the prompt changed lately. "
+      "Empty: 0.")),
     ("payback_horizon_months", "Payback horizon", "months", "Fine-tuning must pay back within this. Empty: 12."),
-    ("prefill_ms_per_token", "Prefill time per token", "ms/token", "For the latency saved. Empty: 0 (not "
-     "shown)."),
-    ("volume_floor_calls_per_month", "Volume floor", "calls/month", "Under this volume tuning rarely pays "
-     "off. Empty: 50,000."),
+    ("prefill_ms_per_token", "Prefill time per token", "ms/token", ("For the latency saved. Empty: 0 (not "
+      "shown).")),
+    ("volume_floor_calls_per_month", "Volume floor", "calls/month", ("Under this volume tuning rarely pays "
+      "off. Empty: 50,000.")),
     ("min_approved_examples", "Minimum approved examples", "examples", "For LoRA-class tuning. Empty: 500."),
-    ("max_versions_last_30_days", "Maximum new versions in 30 days", "versions", "More than this and the "
-     "prompt is still changing. Empty: 2."),
+    ("max_versions_last_30_days", "Maximum new versions in 30 days", "versions", ("More than this and the "
+      "prompt is still changing. Empty: 2.")),
 ]
 ADVISOR_INPUT_UNITS = {key: unit for key, _, unit, _ in WHAT_IF_FIELDS} | {
     "ft_cached_input_price_per_1m": PER_1M,
@@ -899,7 +899,7 @@ class WhatIfForm(forms.Form):
         super().__init__(*args, **kwargs)
         for key, label, unit, help_text in WHAT_IF_FIELDS:
             self.fields[key] = forms.CharField(
-                label=f"{label} ({unit})",
+                label=f"{label} ({'0–1' if unit.startswith('share') else unit})",
                 required=key in advisor.WHAT_IF_REQUIRED_KEYS,
                 help_text=help_text,
                 max_length=60,

@@ -257,33 +257,40 @@ def usage_prompt_ids(base: Base, count: int) -> list[int]:
     return [Prompt.objects.get(project=base.project, name=base.chat_prompt).pk, *ids]
 
 
-# The usage the growth row generates: spread evenly over the given prompts (version 1),
-# 2 models (1 call in 5 on gpt-4o), the last 90 days, 2% errors, 512 cached input
-# tokens on a third of the calls; costs from the gpt-4o-mini / gpt-4o list prices
-# (dollars per 1M tokens, input/cached/output: 0.15/0.075/0.60 and 2.50/1.25/10.00).
+# The usage the growth row generates: half of the events on a few "hot" prompts, half
+# spread over a long tail of prompts (when one is given; else all on the hot ones);
+# each prompt's events spread evenly over the last 90 days; version 1; 1 call in 5 on
+# gpt-4o, the rest on gpt-4o-mini; 2% errors; 512 cached input tokens on a third of the
+# calls; costs from the list prices (dollars per 1M tokens, input/cached/output:
+# gpt-4o-mini 0.15/0.075/0.60, gpt-4o 2.50/1.25/10.00).
 USAGE_DAYS = 90
 
 
-def _usage_select(project_id: int, prompt_ids: list[int], first: int, last: int, tag: str) -> tuple[str, list]:
+def _usage_select(project_id: int, hot: list[int], tail: list[int], first: int, last: int,
+                  tag: str) -> tuple[str, list]:
     """SELECT producing usage-event rows ``first``..``last`` (deterministic)."""
+    tail = tail or hot
+    split = 2 if tail is not hot else 1
     sql = """
-        SELECT %s AS project_id,
-               %s || i AS event_id,
-               (%s::bigint[])[1 + (i %% %s)] AS prompt_id,
+        SELECT %(project)s AS project_id,
+               %(tag)s || i AS event_id,
+               CASE WHEN i %% %(split)s = 0 THEN (%(hot)s::bigint[])[1 + (i / %(split)s) %% %(nhot)s]
+                    ELSE (%(tail)s::bigint[])[1 + (i / %(split)s) %% %(ntail)s] END AS prompt_id,
                1 AS version_number,
                'production' AS label,
-               CASE WHEN i %% 5 = 0 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END AS model,
+               CASE WHEN (i * 7919) %% 5 = 0 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END AS model,
                600 + (i * 7919) %% 900 AS input_tokens,
                CASE WHEN i %% 3 = 0 THEN 512 ELSE 0 END AS cached_input_tokens,
                80 + (i * 104729) %% 300 AS output_tokens,
                200 + (i * 31) %% 1800 AS latency_ms,
                CASE WHEN i %% 50 = 0 THEN 'error' ELSE 'ok' END AS status,
-               now() - make_interval(days => (i %% %s)::int)
-                   - make_interval(secs => ((i * 7) %% 86400)::double precision) AS occurred_at,
-               i
-        FROM generate_series(%s::bigint, %s::bigint) AS i
+               now() - make_interval(days => ((i / %(split)s / CASE WHEN i %% %(split)s = 0 THEN %(nhot)s
+                                                                    ELSE %(ntail)s END) %% %(days)s)::int)
+                     - make_interval(secs => ((i * 7) %% 86400)::double precision) AS occurred_at
+        FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i
     """
-    return sql, [project_id, tag, prompt_ids, len(prompt_ids), USAGE_DAYS, first, last]
+    return sql, {"project": project_id, "tag": tag, "split": split, "hot": hot, "nhot": len(hot), "tail": tail,
+                 "ntail": len(tail), "days": USAGE_DAYS, "first": first, "last": last}
 
 
 _COST_SQL = """
@@ -319,10 +326,11 @@ def _index_name(indexdef: str) -> str:
     return indexdef.split(" INDEX ", 1)[1].split(" ON ", 1)[0].strip()
 
 
-def generate_usage(base: Base, *, events: int, prompt_ids: list[int], progress=None, tag: str = "gen-",
-                   parallel: int = 2) -> dict:
-    """Add ``events`` usage events to the bench project and the matching daily rollups
-    (computed from exactly those events with GROUP BY, added to any existing rollup).
+def generate_usage(base: Base, *, events: int, hot_ids: list[int], tail_ids: list[int] | None = None,
+                   progress=None, tag: str = "gen-", parallel: int = 2) -> dict:
+    """Add ``events`` usage events to the bench project (half on ``hot_ids``, half over
+    ``tail_ids`` when given) and the matching daily rollups (computed from exactly those
+    events with GROUP BY, added to any existing rollup).
 
     Large loads drop the usage table's secondary indexes and constraints, insert in
     ``parallel`` sessions, then rebuild them from their captured definitions (and
@@ -356,7 +364,7 @@ def generate_usage(base: Base, *, events: int, prompt_ids: list[int], progress=N
         timings["dropped_indexes"] = round(time.monotonic() - started, 1)
     chunks = _split(first, last, parallel if big else 1)
     _run_parallel(
-        [(lambda a=a, b=b: _insert_chunk(insert_sql, base.project.pk, prompt_ids, a, b, tag)) for a, b in chunks]
+        [(lambda a=a, b=b: _insert_chunk(insert_sql, base.project.pk, hot_ids, tail_ids or [], a, b, tag)) for a, b in chunks]
     )
     timings["inserted"] = round(time.monotonic() - started, 1)
     if progress:
@@ -410,8 +418,9 @@ def _split(first: int, last: int, parts: int) -> list[tuple[int, int]]:
     return [(a, min(last, a + size - 1)) for a in range(first, last + 1, size)]
 
 
-def _insert_chunk(insert_sql: str, project_id: int, prompt_ids: list[int], first: int, last: int, tag: str) -> None:
-    select, params = _usage_select(project_id, prompt_ids, first, last, tag)
+def _insert_chunk(insert_sql: str, project_id: int, hot: list[int], tail: list[int], first: int, last: int,
+                  tag: str) -> None:
+    select, params = _usage_select(project_id, hot, tail, first, last, tag)
     _execute_own(insert_sql.replace("{select}", select), params)
 
 

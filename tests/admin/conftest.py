@@ -1,18 +1,30 @@
 """Admin test setup: a text prompt with two versions, a chat prompt, an example
-set, an eval suite with a provider, and helpers that post an admin form the way
-a browser would and carry an eval run through its real steps without a worker."""
+set, an eval suite with a provider, the demo's fine-tuning candidate with its
+usage, and helpers that post an admin form the way a browser would and carry an
+eval run through its real steps without a worker."""
 
 from __future__ import annotations
+
+import shutil
+import tempfile
 
 import pytest
 from django.urls import reverse
 
+from prompts_app import advice, demo, evals, services
 from prompts_app import assertions as checks
-from prompts_app import evals, services
 from prompts_app.models import EvalCaseResult, EvalRun, ModelPrice, Prompt, PromptVersion, Provider
 from prompts_app.pricing import call_cost
 from prompts_app.tokens import count_text_tokens
 from tests.factories import PromptFactory, make_version
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Every admin test logs a user in; the production hasher costs a fifth of a
+    # second per user, which is most of this suite's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 V1 = "Hello {{ name }}, welcome to {{ company }}."
 V2 = "Hello {{ name }}!\nWelcome to {{ company }}.\nHow can we help?"
@@ -154,3 +166,49 @@ MIXED_OUTPUTS = {
     "ada": ["Hello Ada! How can we help?", "Hi there"],  # the second misses "Ada"
     "json-reply": ['{"greeting": "Hi Bo"}', "Sure! Here is your JSON."],  # the second is not JSON
 }
+
+
+# --- fine-tuning advice ------------------------------------------------------------------
+
+
+@pytest.fixture
+def triage(db) -> Prompt:
+    """The demo's fine-tuning candidate, made by the same demo code demo_setup
+    runs but without the rest of the demo (so the random daily volumes differ a
+    little from the full demo's): demo/ticket-triage with 600 approved examples,
+    stable since October, 60 days of usage, and the daily advice pass run once
+    (so it has an AdviceState and one alert)."""
+    project, _ = services.project_get_or_create(name="demo")
+    prompt = demo.triage_prompt_create(project)
+    demo.usage_generate(project)
+    advice.advice_pass_all()
+    return prompt
+
+
+# --- the browser -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian chromium through Selenium, with a throwaway profile."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.admin.chromium import CHROMEDRIVER, CHROMIUM, WIDTH
+
+    profile = tempfile.mkdtemp(prefix="pl-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={profile}", f"--window-size={WIDTH},1000",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

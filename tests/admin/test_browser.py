@@ -4,77 +4,20 @@ Screenshots land in test-artifacts/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
-
-from selenium.webdriver.support.ui import WebDriverWait
 
 from prompts_app import evals, services
 from prompts_app.models import Provider
+from tests.admin.chromium import CHROMIUM
+from tests.admin.chromium import element_screenshot as _element_screenshot
+from tests.admin.chromium import screenshot as _screenshot
 from tests.admin.conftest import CASES, GOOD_OUTPUTS, MIXED_OUTPUTS, finished_run
 from tests.factories import PromptFactory, make_version
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's chromium"),
 ]
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="pl-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={profile}", "--window-size=1400,1000",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(5)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def _screenshot(driver, name: str) -> None:
-    """A full-page screenshot: the window is stretched to the page's height first
-    (plus the browser's own frame, which the window size includes)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.execute_script("window.scrollTo(0, 0)")
-    page, inner, outer = driver.execute_script(
-        "return [document.documentElement.scrollHeight, window.innerHeight, window.outerHeight]"
-    )
-    height = min(max(page, 800), 6000)
-    driver.set_window_size(1400, height + (outer - inner))
-    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.innerHeight") >= height)
-    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-    driver.set_window_size(1400, 1000)
-
-
-def _element_screenshot(driver, element, name: str) -> None:
-    """One element, whole: the window is stretched first so none of it is cut off."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page, inner, outer = driver.execute_script(
-        "return [document.documentElement.scrollHeight, window.innerHeight, window.outerHeight]"
-    )
-    driver.set_window_size(1400, min(max(page, 800), 6000) + (outer - inner))
-    driver.execute_script("arguments[0].scrollIntoView()", element)
-    element.screenshot(str(SCREENSHOTS / f"{name}.png"))
-    driver.set_window_size(1400, 1000)
 
 
 def test_edit_diff_and_preview_a_prompt_in_a_real_browser(live_server, browser, django_user_model):
