@@ -910,12 +910,6 @@ class AlertAdmin(StylesMixin, admin.ModelAdmin):
                                                                             ((r,) for r in reasons)))
 
 
-# The model's Meta has no plural, so the admin would say "Advisor settingss".
-# Moving this into AdvisorSettings.Meta needs a (no-op) migration; until then
-# the admin sets it. Only Meta's own attributes reach migrations, not this.
-AdvisorSettings._meta.verbose_name_plural = "advisor settings"
-
-
 @admin.register(AdvisorSettings)
 class AdvisorSettingsAdmin(StylesMixin, admin.ModelAdmin):
     form = f.AdvisorSettingsForm

@@ -590,6 +590,9 @@ class AdvisorSettings(models.Model):
     max_versions_last_30_days = models.PositiveIntegerField(default=2)
     alert_emails = models.TextField(blank=True, help_text="Comma-separated addresses for alerts.")
 
+    class Meta:
+        verbose_name_plural = "advisor settings"
+
     def __str__(self) -> str:
         return f"advisor settings of {self.project}"
 

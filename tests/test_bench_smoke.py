@@ -14,19 +14,43 @@ from prompts_app.bench.load import parse_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 
-METRIC_FIELDS = {"row", "metric", "unit", "ours", "baseline", "baseline_name", "ratio", "target", "met", "runs", "notes"}
+METRIC_FIELDS = {
+    "row",
+    "metric",
+    "unit",
+    "ours",
+    "baseline",
+    "baseline_name",
+    "ratio",
+    "target",
+    "met",
+    "runs",
+    "notes",
+}
 
 
 def test_bench_render_row_writes_the_table_and_the_json(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "manage.py", "bench", "--quick", "--rows", "render", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "== row render" in done.stdout  # progress lines
     header = next(line for line in done.stdout.splitlines() if line.startswith("row "))
-    assert [c.strip() for c in header.split("|")] == ["row", "metric", "ours", "baseline", "ratio", "target", "met?"]
+    assert [c.strip() for c in header.split("|")] == [
+        "row",
+        "metric",
+        "ours",
+        "baseline",
+        "ratio",
+        "target",
+        "met?",
+    ]
     report = json.loads(out.read_text())
     assert report["meta"]["quick"] is True
     assert report["meta"]["rows_requested"] == ["render"]
@@ -48,22 +72,38 @@ def test_bench_render_row_writes_the_table_and_the_json(tmp_path):
 
 
 def test_every_issue_row_is_registered():
-    assert list(harness.registered_rows()) == ["resolve", "render", "sdk", "ingest", "eval", "growth"]
+    assert list(harness.registered_rows()) == [
+        "resolve",
+        "render",
+        "sdk",
+        "ingest",
+        "eval",
+        "growth",
+    ]
 
 
 def test_unknown_rows_are_refused():
     done = subprocess.run(
         [sys.executable, "manage.py", "bench", "--rows", "render,nope"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode != 0
     assert "Unknown row(s): nope" in done.stderr
 
 
 def test_a_metric_computes_medians_ratio_and_target():
-    metric = harness.Metric("r", "m", "ms", [3.0, 1.0, 2.0], [1.0, 1.0, 4.0], "base", harness.ratio_at_most(1.5))
+    metric = harness.Metric(
+        "r", "m", "ms", [3.0, 1.0, 2.0], [1.0, 1.0, 4.0], "base", harness.ratio_at_most(1.5)
+    )
     assert (metric.ours, metric.baseline, metric.ratio, metric.met) == (2.0, 1.0, 2.0, False)
-    assert harness.Metric("r", "m", "ns", [500.0], target=harness.value_at_most(1000, "ns")).met is True
+    assert (
+        harness.Metric("r", "m", "ns", [500.0], target=harness.value_at_most(1000, "ns")).met
+        is True
+    )
 
 
 def test_wrk_output_is_read():
@@ -73,4 +113,10 @@ def test_wrk_output_is_read():
         "  4000 requests in 2.00s, 10.20MB read\n  Non-2xx or 3xx responses: 3\n"
         "Requests/sec:   1999.71\nTransfer/sec:      5.10MB\n"
     )
-    assert (result.rps, result.p50_ms, result.p99_ms, result.requests, result.errors) == (1999.71, 1.91, 0.812, 4000, 3)
+    assert (result.rps, result.p50_ms, result.p99_ms, result.requests, result.errors) == (
+        1999.71,
+        1.91,
+        0.812,
+        4000,
+        3,
+    )

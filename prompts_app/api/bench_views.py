@@ -14,6 +14,7 @@ authentication and scope check on (a breakdown of the real endpoint's cost).
 from __future__ import annotations
 
 import os
+from typing import ClassVar
 
 from django.conf import settings
 from django.urls import path
@@ -54,13 +55,13 @@ class BareAuthResolveApi(APIView):
 
 
 class BareResolveApi(BareAuthResolveApi):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
 
 
 class PingApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    authentication_classes: ClassVar[list] = []
+    permission_classes: ClassVar[list] = [AllowAny]
 
     def get(self, request):
         return Response({"pid": os.getpid()})

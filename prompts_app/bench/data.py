@@ -54,8 +54,7 @@ Style:
 USER_TEMPLATE = "Customer: {{ customer_name }}\nOrder: {{ order_id }}\nProduct: {{ product }}\nMessage: {{ issue }}"
 
 TEXT_TEMPLATE = (
-    SYSTEM_TEXT
-    + "\nExamples of good replies:\n"
+    SYSTEM_TEXT + "\nExamples of good replies:\n"
     "{% for ex in examples %}\n--- example {{ loop.index }}\n"
     "Customer: {{ ex.input.customer_name }} (order {{ ex.input.order_id }}, {{ ex.input.product }})\n"
     "Message: {{ ex.input.issue }}\nReply: {{ ex.output }}\n{% endfor %}\n"
@@ -88,9 +87,18 @@ VARIABLES = {
     "tone": "warm",
 }
 
-_PRODUCTS = ["Ridgeline rain jacket", "Basecamp 4 tent", "Trailhead 45 L pack", "Summit down vest",
-             "Cascade hiking boots", "Alpine merino base layer", "Northstar headlamp", "Glacier sleeping bag",
-             "Granite chalk bag", "Summit trekking poles"]
+_PRODUCTS = [
+    "Ridgeline rain jacket",
+    "Basecamp 4 tent",
+    "Trailhead 45 L pack",
+    "Summit down vest",
+    "Cascade hiking boots",
+    "Alpine merino base layer",
+    "Northstar headlamp",
+    "Glacier sleeping bag",
+    "Granite chalk bag",
+    "Summit trekking poles",
+]
 _ISSUES = [
     "My parcel was due last Tuesday and tracking has not moved since.",
     "The jacket arrived with a torn seam along the left sleeve.",
@@ -103,7 +111,18 @@ _ISSUES = [
     "You charged my card twice for the same order.",
     "The pack's hip belt buckle snapped on the first day.",
 ]
-_NAMES = ["Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret", "Ken", "Radia"]
+_NAMES = [
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "John",
+    "Margaret",
+    "Ken",
+    "Radia",
+]
 
 
 def examples(count: int = 10) -> list[dict]:
@@ -113,7 +132,12 @@ def examples(count: int = 10) -> list[dict]:
         name, product, issue = _NAMES[i % 10], _PRODUCTS[i % 10], _ISSUES[i % 10]
         out.append(
             {
-                "input": {"customer_name": name, "order_id": f"NW-{41000 + i}", "product": product, "issue": issue},
+                "input": {
+                    "customer_name": name,
+                    "order_id": f"NW-{41000 + i}",
+                    "product": product,
+                    "issue": issue,
+                },
                 "output": (
                     f"Hi {name}, thank you for telling us about your {product}. We have looked at order "
                     f"NW-{41000 + i} and will sort this out today: you will get an email with the next step "
@@ -153,8 +177,13 @@ def seed_base() -> Base:
         author="bench",
     )
     versions = {}
-    for name, kind, body in ((CHAT_PROMPT, Prompt.KIND_CHAT, CHAT_MESSAGES), (TEXT_PROMPT, Prompt.KIND_TEXT, TEXT_TEMPLATE)):
-        prompt = services.prompt_create(project=project, name=name, kind=kind, description="Support replies.")
+    for name, kind, body in (
+        (CHAT_PROMPT, Prompt.KIND_CHAT, CHAT_MESSAGES),
+        (TEXT_PROMPT, Prompt.KIND_TEXT, TEXT_TEMPLATE),
+    ):
+        prompt = services.prompt_create(
+            project=project, name=name, kind=kind, description="Support replies."
+        )
         version = services.prompt_version_create(
             prompt=prompt,
             template=body if kind == Prompt.KIND_TEXT else None,
@@ -165,8 +194,14 @@ def seed_base() -> Base:
             message="bench",
             author="bench",
         )
-        services.label_move(prompt=prompt, label=Label.PRODUCTION, version_number=version.number,
-                            reason="bench", force=False, actor="bench")
+        services.label_move(
+            prompt=prompt,
+            label=Label.PRODUCTION,
+            version_number=version.number,
+            reason="bench",
+            force=False,
+            actor="bench",
+        )
         versions[name] = version
     return Base(
         project=project,
@@ -252,7 +287,9 @@ def usage_prompt_ids(base: Base, count: int) -> list[int]:
     realistic chat prompt first: the prompts the generated usage is spread over."""
     ids = list(
         Prompt.objects.filter(project=base.project, latest_version_number__gt=0)
-        .exclude(name=base.chat_prompt).order_by("pk").values_list("pk", flat=True)[: count - 1]
+        .exclude(name=base.chat_prompt)
+        .order_by("pk")
+        .values_list("pk", flat=True)[: count - 1]
     )
     return [Prompt.objects.get(project=base.project, name=base.chat_prompt).pk, *ids]
 
@@ -266,8 +303,9 @@ def usage_prompt_ids(base: Base, count: int) -> list[int]:
 USAGE_DAYS = 90
 
 
-def _usage_select(project_id: int, hot: list[int], tail: list[int], first: int, last: int,
-                  tag: str) -> tuple[str, list]:
+def _usage_select(
+    project_id: int, hot: list[int], tail: list[int], first: int, last: int, tag: str
+) -> tuple[str, list]:
     """SELECT producing usage-event rows ``first``..``last`` (deterministic)."""
     tail = tail or hot
     split = 2 if tail is not hot else 1
@@ -289,8 +327,18 @@ def _usage_select(project_id: int, hot: list[int], tail: list[int], first: int, 
                      - make_interval(secs => ((i * 7) %% 86400)::double precision) AS occurred_at
         FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i
     """
-    return sql, {"project": project_id, "tag": tag, "split": split, "hot": hot, "nhot": len(hot), "tail": tail,
-                 "ntail": len(tail), "days": USAGE_DAYS, "first": first, "last": last}
+    return sql, {
+        "project": project_id,
+        "tag": tag,
+        "split": split,
+        "hot": hot,
+        "nhot": len(hot),
+        "tail": tail,
+        "ntail": len(tail),
+        "days": USAGE_DAYS,
+        "first": first,
+        "last": last,
+    }
 
 
 _COST_SQL = """
@@ -326,8 +374,16 @@ def _index_name(indexdef: str) -> str:
     return indexdef.split(" INDEX ", 1)[1].split(" ON ", 1)[0].strip()
 
 
-def generate_usage(base: Base, *, events: int, hot_ids: list[int], tail_ids: list[int] | None = None,
-                   progress=None, tag: str = "gen-", parallel: int = 2) -> dict:
+def generate_usage(
+    base: Base,
+    *,
+    events: int,
+    hot_ids: list[int],
+    tail_ids: list[int] | None = None,
+    progress=None,
+    tag: str = "gen-",
+    parallel: int = 2,
+) -> dict:
     """Add ``events`` usage events to the bench project (half on ``hot_ids``, half over
     ``tail_ids`` when given) and the matching daily rollups (computed from exactly those
     events with GROUP BY, added to any existing rollup).
@@ -364,7 +420,14 @@ def generate_usage(base: Base, *, events: int, hot_ids: list[int], tail_ids: lis
         timings["dropped_indexes"] = round(time.monotonic() - started, 1)
     chunks = _split(first, last, parallel if big else 1)
     _run_parallel(
-        [(lambda a=a, b=b: _insert_chunk(insert_sql, base.project.pk, hot_ids, tail_ids or [], a, b, tag)) for a, b in chunks]
+        [
+            (
+                lambda a=a, b=b: _insert_chunk(
+                    insert_sql, base.project.pk, hot_ids, tail_ids or [], a, b, tag
+                )
+            )
+            for a, b in chunks
+        ]
     )
     timings["inserted"] = round(time.monotonic() - started, 1)
     if progress:
@@ -382,7 +445,9 @@ def generate_usage(base: Base, *, events: int, hot_ids: list[int], tail_ids: lis
                     cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
         timings["reindexed"] = round(time.monotonic() - started, 1)
         if progress:
-            progress(f"  rebuilt the usage table's indexes and constraints ({timings['reindexed']:.1f} s)")
+            progress(
+                f"  rebuilt the usage table's indexes and constraints ({timings['reindexed']:.1f} s)"
+            )
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {rollups} (project_id, prompt_id, version_number, model, day, calls, error_calls,
@@ -418,8 +483,15 @@ def _split(first: int, last: int, parts: int) -> list[tuple[int, int]]:
     return [(a, min(last, a + size - 1)) for a in range(first, last + 1, size)]
 
 
-def _insert_chunk(insert_sql: str, project_id: int, hot: list[int], tail: list[int], first: int, last: int,
-                  tag: str) -> None:
+def _insert_chunk(
+    insert_sql: str,
+    project_id: int,
+    hot: list[int],
+    tail: list[int],
+    first: int,
+    last: int,
+    tag: str,
+) -> None:
     select, params = _usage_select(project_id, hot, tail, first, last, tag)
     _execute_own(insert_sql.replace("{select}", select), params)
 
@@ -468,5 +540,3 @@ def _run_parallel(jobs: list) -> None:
 
 def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
-
-

@@ -56,17 +56,28 @@ class Targets:
     redis_password: str = ""
 
     @classmethod
-    def from_settings(cls, postgres_url: str | None = None, redis_url: str | None = None) -> Targets:
+    def from_settings(
+        cls, postgres_url: str | None = None, redis_url: str | None = None
+    ) -> Targets:
         """The configured PostgreSQL server when the project runs on one (else
         postgres@127.0.0.1:5432), and the configured Redis host (else 127.0.0.1:6379)."""
         if postgres_url:
             parts = urlsplit(postgres_url)
-            pg = (parts.hostname or "127.0.0.1", parts.port or 5432, parts.username or "postgres", parts.password or "")
+            pg = (
+                parts.hostname or "127.0.0.1",
+                parts.port or 5432,
+                parts.username or "postgres",
+                parts.password or "",
+            )
         else:
             db = settings.DATABASES["default"]
             if "postgresql" in db["ENGINE"]:
-                pg = (db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432), db.get("USER") or "postgres",
-                      db.get("PASSWORD") or "")
+                pg = (
+                    db.get("HOST") or "127.0.0.1",
+                    int(db.get("PORT") or 5432),
+                    db.get("USER") or "postgres",
+                    db.get("PASSWORD") or "",
+                )
             else:
                 pg = ("127.0.0.1", 5432, "postgres", "")
         redis_url = redis_url or getattr(settings, "REDIS_URL", "") or "redis://127.0.0.1:6379/0"
@@ -196,15 +207,19 @@ class Environment:
         from prompts_app.bench import data
 
         if connection.settings_dict["NAME"] != BENCH_DB_NAME:
-            raise BenchError(f"refusing to run: the database is {connection.settings_dict['NAME']!r}, "
-                             f"not the scratch {BENCH_DB_NAME!r}")
+            raise BenchError(
+                f"refusing to run: the database is {connection.settings_dict['NAME']!r}, "
+                f"not the scratch {BENCH_DB_NAME!r}"
+            )
         self._take_lock()
-        self.progress(f"creating the scratch database {BENCH_DB_NAME} on {self.targets.pg_host}:{self.targets.pg_port}")
+        self.progress(
+            f"creating the scratch database {BENCH_DB_NAME} on {self.targets.pg_host}:{self.targets.pg_port}"
+        )
         try:
             with self._admin_connection() as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB_NAME}" WITH (FORCE)')
                 admin.execute(f'CREATE DATABASE "{BENCH_DB_NAME}"')
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BenchError(
                 f"Cannot create the scratch database on {self.targets.pg_host}:{self.targets.pg_port} "
                 f"as {self.targets.pg_user}: {exc}. Start PostgreSQL (scripts/services-up) or pass --postgres."
@@ -212,14 +227,18 @@ class Environment:
         self._db_created = True
         try:
             self.redis().flushdb()
-        except Exception as exc:  # noqa: BLE001
-            raise BenchError(f"Cannot reach Redis at {self.targets.redis_url}: {exc}. Start it (scripts/services-up).") from exc
+        except Exception as exc:
+            raise BenchError(
+                f"Cannot reach Redis at {self.targets.redis_url}: {exc}. Start it (scripts/services-up)."
+            ) from exc
         self._redis_used = True
         started = time.monotonic()
         call_command("migrate", verbosity=0, interactive=False)
         self.progress(f"migrated in {time.monotonic() - started:.1f} s; seeding the base data")
         self.base = data.seed_base()
-        self.progress(f"project '{self.base.project.name}', prompt '{self.base.chat_prompt}' at production")
+        self.progress(
+            f"project '{self.base.project.name}', prompt '{self.base.chat_prompt}' at production"
+        )
 
     # -- gunicorn
 
@@ -231,29 +250,46 @@ class Environment:
         log_path = ARTIFACTS / "gunicorn.log"
         self._gunicorn_log = log_path.open("w")
         cmd = [
-            sys.executable, "-m", "gunicorn", "config.wsgi",
-            "--workers", str(GUNICORN_WORKERS),
-            "--bind", f"127.0.0.1:{port}",
-            "--log-level", "warning",
-            "--timeout", "120",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--workers",
+            str(GUNICORN_WORKERS),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "120",
         ]
-        self.progress(f"starting gunicorn --workers {GUNICORN_WORKERS} --bind 127.0.0.1:{port} (log {log_path})")
+        self.progress(
+            f"starting gunicorn --workers {GUNICORN_WORKERS} --bind 127.0.0.1:{port} (log {log_path})"
+        )
         self._gunicorn = subprocess.Popen(
-            cmd, cwd=settings.BASE_DIR, env=os.environ.copy(), stdout=self._gunicorn_log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cmd,
+            cwd=settings.BASE_DIR,
+            env=os.environ.copy(),
+            stdout=self._gunicorn_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             if self._gunicorn.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self._gunicorn.returncode}; see {log_path}")
+                raise BenchError(
+                    f"gunicorn exited with {self._gunicorn.returncode}; see {log_path}"
+                )
             try:
                 answer = httpx.get(f"{url}/bench/ping", timeout=2)
                 if answer.status_code == 200:
                     break
                 if answer.status_code == 404:
-                    raise BenchError("gunicorn answers but /bench/ping is missing: is BENCHMARK_ENDPOINTS "
-                                     "wired in config/urls.py (prompts_app.api.bench_views)?")
+                    raise BenchError(
+                        "gunicorn answers but /bench/ping is missing: is BENCHMARK_ENDPOINTS "
+                        "wired in config/urls.py (prompts_app.api.bench_views)?"
+                    )
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
@@ -279,10 +315,26 @@ class Environment:
         log = log_path.open("w")
         name = f"bench-{uuid.uuid4().hex[:8]}@%h"
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
-             f"--concurrency={concurrency}", "--loglevel=INFO", "-n", name,
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=settings.BASE_DIR, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={concurrency}",
+                "--loglevel=INFO",
+                "-n",
+                name,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=settings.BASE_DIR,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:

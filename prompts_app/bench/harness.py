@@ -8,7 +8,8 @@ command), their medians, the ratio ours / baseline and, where the project has on
 target and whether it was met.
 
 Adding a row: write ``prompts_app/bench/rows/<name>.py`` with a function decorated
-``@row("<name>", needs=(...), title="...")`` and import it in ``rows/__init__.py``.
+``@row("<name>", order=N, needs=(...), title="...")`` returning ``list[Metric]``, and
+import it in ``rows/__init__.py``; ``--rows <name>`` and the table pick it up.
 """
 
 from __future__ import annotations
@@ -137,26 +138,27 @@ class Row:
     fn: Callable[[Context], list[Metric]]
     needs: tuple[str, ...]
     title: str
+    order: int
 
 
 ROWS: dict[str, Row] = {}
 
 
-def row(name: str, *, needs: Iterable[str] = (), title: str = ""):
-    """Register a row function under ``name`` (the order of registration is the order
-    of the table)."""
+def row(name: str, *, order: int, needs: Iterable[str] = (), title: str = ""):
+    """Register a row function under ``name``; rows run and print in ``order``."""
 
     def register(fn: Callable[[Context], list[Metric]]):
-        ROWS[name] = Row(name=name, fn=fn, needs=tuple(needs), title=title or name)
+        ROWS[name] = Row(name=name, fn=fn, needs=tuple(needs), title=title or name, order=order)
         return fn
 
     return register
 
 
 def registered_rows() -> dict[str, Row]:
+    """Every row, in table order."""
     from prompts_app.bench import rows  # noqa: F401 - importing registers the rows
 
-    return ROWS
+    return dict(sorted(ROWS.items(), key=lambda item: item[1].order))
 
 
 # --------------------------------------------------------------------------- context
@@ -221,7 +223,9 @@ def load_average() -> float:
         return float("nan")
 
 
-def run_rows(ctx: Context, names: list[str], ensure: Callable[[tuple[str, ...]], None]) -> list[RowOutcome]:
+def run_rows(
+    ctx: Context, names: list[str], ensure: Callable[[tuple[str, ...]], None]
+) -> list[RowOutcome]:
     """Run the named rows in registry order. A row that fails is recorded with its
     error (and the others still run); Ctrl-C stops everything."""
     rows = registered_rows()
@@ -229,7 +233,9 @@ def run_rows(ctx: Context, names: list[str], ensure: Callable[[tuple[str, ...]],
     for name in [n for n in rows if n in names]:
         spec = rows[name]
         load_before = load_average()
-        ctx.progress(f"== row {name}: {spec.title} (load average {load_before:.2f} on {os.cpu_count()} cpus)")
+        ctx.progress(
+            f"== row {name}: {spec.title} (load average {load_before:.2f} on {os.cpu_count()} cpus)"
+        )
         started = time.monotonic()
         try:
             ensure(spec.needs)
@@ -290,7 +296,10 @@ def table(outcomes: list[RowOutcome]) -> str:
                     "" if met is None else ("yes" if met else "NO"),
                 ]
             )
-    widths = [max(len(headers[i]), *(len(line[i]) for line in lines)) if lines else len(headers[i]) for i in range(7)]
+    widths = [
+        max(len(headers[i]), *(len(line[i]) for line in lines)) if lines else len(headers[i])
+        for i in range(7)
+    ]
     out = [
         " | ".join(h.ljust(w) for h, w in zip(headers, widths)),
         "-+-".join("-" * w for w in widths),
@@ -308,16 +317,22 @@ def report(outcomes: list[RowOutcome], *, options: Options, meta: dict) -> dict:
             "command": "manage.py bench" + (" --quick" if options.quick else ""),
             "quick": options.quick,
             "rows_requested": options.rows,
-            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "finished_at": dt.datetime.now(dt.UTC)
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z"),
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             **meta,
         },
         "rows": [
-            {"name": o.name, "seconds": round(o.seconds, 2), "error": o.error,
-             "load_average": {"start": o.load[0], "end": o.load[1]},
-             "metrics": [m.as_dict() for m in o.metrics]}
+            {
+                "name": o.name,
+                "seconds": round(o.seconds, 2),
+                "error": o.error,
+                "load_average": {"start": o.load[0], "end": o.load[1]},
+                "metrics": [m.as_dict() for m in o.metrics],
+            }
             for o in outcomes
         ],
         "metrics": [m.as_dict() for m in metrics],

@@ -32,10 +32,18 @@ def tool_name() -> str:
     return "wrk" if wrk_path() else "python"
 
 
-def run(url: str, *, seconds: float, connections: int = 4, threads: int = 1,
-        headers: dict[str, str] | None = None) -> LoadResult:
+def run(
+    url: str,
+    *,
+    seconds: float,
+    connections: int = 4,
+    threads: int = 1,
+    headers: dict[str, str] | None = None,
+) -> LoadResult:
     if wrk_path():
-        return _wrk(url, seconds=seconds, connections=connections, threads=threads, headers=headers or {})
+        return _wrk(
+            url, seconds=seconds, connections=connections, threads=threads, headers=headers or {}
+        )
     return _python(url, seconds=seconds, connections=connections, headers=headers or {})
 
 
@@ -52,16 +60,18 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(output: str) -> LoadResult:
-    percentiles = dict(re.findall(r"^\s+(\d+(?:\.\d+)?)%\s+(\S+)\s*$", output, re.M))
-    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
-    total = re.search(r"^\s+(\d+) requests in", output, re.M)
+    percentiles = dict(re.findall(r"^\s+(\d+(?:\.\d+)?)%\s+(\S+)\s*$", output, re.MULTILINE))
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    total = re.search(r"^\s+(\d+) requests in", output, re.MULTILINE)
     if not (rps and total and "50" in percentiles and "99" in percentiles):
         raise RuntimeError(f"could not read wrk's output:\n{output}")
     errors = 0
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     if non_2xx:
         errors += int(non_2xx.group(1))
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     if socket:
         # gunicorn's sync workers close each connection after the answer; wrk may count
         # such closes as read errors, so only connect/write/timeout errors count here
@@ -76,9 +86,18 @@ def parse_wrk(output: str) -> LoadResult:
     )
 
 
-def _wrk(url: str, *, seconds: float, connections: int, threads: int, headers: dict[str, str]) -> LoadResult:
-    cmd = [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-           "--timeout", "10s"]
+def _wrk(
+    url: str, *, seconds: float, connections: int, threads: int, headers: dict[str, str]
+) -> LoadResult:
+    cmd = [
+        wrk_path(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     cmd.append(url)

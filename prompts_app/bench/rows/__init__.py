@@ -1,3 +1,4 @@
-"""The benchmark's rows, in table order. Importing a module registers its row."""
+"""The benchmark's rows. Importing a module registers its row; ``order`` in each
+``@row(...)`` places it in the table."""
 
-from prompts_app.bench.rows import resolve, render, sdk, ingest, evals, growth  # noqa: F401
+from prompts_app.bench.rows import evals, growth, ingest, render, resolve, sdk  # noqa: F401

@@ -54,7 +54,9 @@ def _cases(n: int) -> list[dict]:
 
 def _new_run(version: PromptVersion) -> EvalRun:
     with transaction.atomic():  # enqueued at commit (the broker is Redis db 5)
-        return evals.eval_run_create(version=version, trigger=EvalRun.TRIGGER_MANUAL, requested_by="bench")
+        return evals.eval_run_create(
+            version=version, trigger=EvalRun.TRIGGER_MANUAL, requested_by="bench"
+        )
 
 
 def _in_process(run: EvalRun) -> None:
@@ -63,11 +65,13 @@ def _in_process(run: EvalRun) -> None:
         evals.eval_case_execute(run_id=run.pk, case_name=case_name, repeat_index=repeat_index)
     finished = evals.eval_run_finalize(run_id=run.pk)
     if finished is None or finished.status != EvalRun.PASSED:
-        raise RuntimeError(f"the in-process eval run ended {getattr(finished, 'status', None)}: "
-                           f"{getattr(finished, 'error', '')}")
+        raise RuntimeError(
+            f"the in-process eval run ended {getattr(finished, 'status', None)}: "
+            f"{getattr(finished, 'error', '')}"
+        )
 
 
-@row("eval", needs=("db",), title="eval run per case against an instant local provider")
+@row("eval", order=50, needs=("db",), title="eval run per case against an instant local provider")
 def eval_row(ctx: Context) -> list[Metric]:
     env = ctx.env
     project = env.base.project
@@ -75,18 +79,26 @@ def eval_row(ctx: Context) -> list[Metric]:
     fake = _fake_openai()
     try:
         provider, _ = Provider.objects.update_or_create(
-            project=project, name="fake", defaults={"base_url": fake.base_url, "model": data.MODEL, "max_retries": 0}
+            project=project,
+            name="fake",
+            defaults={"base_url": fake.base_url, "model": data.MODEL, "max_retries": 0},
         )
         prompt = Prompt.objects.get(project=project, name=env.base.chat_prompt)
         version = PromptVersion.objects.get(pk=env.base.chat_version_id)
         cases = _cases(n)
         evals.eval_suite_update(prompt=prompt, cases=cases, repeats=1, provider=provider.name)
         payloads = [
-            {"model": data.MODEL, "messages": evals.as_messages(evals.render_case(version, c["variables"])),
-             "temperature": 0.2, "max_tokens": 400}
+            {
+                "model": data.MODEL,
+                "messages": evals.as_messages(evals.render_case(version, c["variables"])),
+                "temperature": 0.2,
+                "max_tokens": 400,
+            }
             for c in cases
         ]
-        ctx.progress(f"  {n} cases per run, {runs} runs; provider {fake.base_url} (FakeOpenAI, in-process)")
+        ctx.progress(
+            f"  {n} cases per run, {runs} runs; provider {fake.base_url} (FakeOpenAI, in-process)"
+        )
         _in_process(_new_run(version))  # warm-up: tokenizer, templates, connections
         ours, base = [], []
         with httpx.Client(timeout=30) as http:
@@ -101,10 +113,19 @@ def eval_row(ctx: Context) -> list[Metric]:
                     answer.raise_for_status()
                     answer.json()
                 base.append((time.perf_counter() - started) / n * 1000)
-        ctx.progress(f"  in-process: {ours[-1]:.2f} ms per case; provider round trip {base[-1]:.2f} ms")
+        ctx.progress(
+            f"  in-process: {ours[-1]:.2f} ms per case; provider round trip {base[-1]:.2f} ms"
+        )
         metrics = [
-            Metric("eval", f"per case, in-process ({n} cases)", "ms", ours, base, "provider round trip",
-                   notes="eval_run_start + eval_case_execute x N + eval_run_finalize, over N"),
+            Metric(
+                "eval",
+                f"per case, in-process ({n} cases)",
+                "ms",
+                ours,
+                base,
+                "provider round trip",
+                notes="eval_run_start + eval_case_execute x N + eval_run_finalize, over N",
+            ),
         ]
 
         # end to end through a Celery worker
@@ -121,16 +142,27 @@ def eval_row(ctx: Context) -> list[Metric]:
                     if run.status in EvalRun.TERMINAL:
                         break
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"eval run {run.pk} did not finish through Celery within 120 s")
+                        raise RuntimeError(
+                            f"eval run {run.pk} did not finish through Celery within 120 s"
+                        )
                     time.sleep(0.01)
                 if run.status != EvalRun.PASSED:
-                    raise RuntimeError(f"eval run {run.pk} through Celery ended {run.status}: {run.error}")
+                    raise RuntimeError(
+                        f"eval run {run.pk} through Celery ended {run.status}: {run.error}"
+                    )
                 if index:  # the first is the warm-up
                     e2e.append((time.perf_counter() - started) / n * 1000)
         ctx.progress(f"  through Celery: {e2e[-1]:.2f} ms per case")
         metrics.append(
-            Metric("eval", f"per case, end to end via Celery ({n} cases, 2 worker processes)", "ms", e2e, base,
-                   "provider round trip", notes="enqueue at commit to final status, over N")
+            Metric(
+                "eval",
+                f"per case, end to end via Celery ({n} cases, 2 worker processes)",
+                "ms",
+                e2e,
+                base,
+                "provider round trip",
+                notes="enqueue at commit to final status, over N",
+            )
         )
         return metrics
     finally:

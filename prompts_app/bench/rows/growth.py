@@ -46,7 +46,9 @@ def _hot(ctx: Context, urls: dict[str, str], auth: dict) -> dict[str, list[float
         for key in ("ours", "bare"):
             result = load.run(urls[key], seconds=seconds, connections=4, headers=auth)
             if result.errors:
-                raise RuntimeError(f"resolve under load: {result.errors} errors of {result.requests}")
+                raise RuntimeError(
+                    f"resolve under load: {result.errors} errors of {result.requests}"
+                )
             out[key].append(result.p50_ms)
     return out
 
@@ -60,8 +62,9 @@ def _timed_get(http: httpx.Client, path: str, params: dict | None = None) -> flo
     return elapsed
 
 
-def _cold(ctx: Context, http: httpx.Client, project, names: list[str], bare: str,
-          rng: random.Random) -> dict[str, list[float]]:
+def _cold(
+    ctx: Context, http: httpx.Client, project, names: list[str], bare: str, rng: random.Random
+) -> dict[str, list[float]]:
     """Per run, the median ms of a resolve that misses the cache (a random prompt, its
     cache generation bumped first), and of the bare endpoint, requests interleaved."""
     runs, n = ctx.pick(3, 2), ctx.pick(60, 20)
@@ -71,7 +74,9 @@ def _cold(ctx: Context, http: httpx.Client, project, names: list[str], bare: str
         for _ in range(n):
             name = rng.choice(names)
             resolve_cache.invalidate_prompt(Prompt(project_id=project.pk, name=name))
-            ours.append(_timed_get(http, f"/api/v1/prompts/{name}/resolve", {"label": "production"}))
+            ours.append(
+                _timed_get(http, f"/api/v1/prompts/{name}/resolve", {"label": "production"})
+            )
             control.append(_timed_get(http, bare))
         out["ours"].append(statistics.median(ours))
         out["bare"].append(statistics.median(control))
@@ -130,7 +135,9 @@ def normalized(ours: list[float], bare: list[float]) -> list[float]:
     return [o / b for o, b in zip(ours, bare)]
 
 
-@row("growth", needs=("server",), title="resolve, ledger and advisor as the database grows")
+@row(
+    "growth", order=60, needs=("server",), title="resolve, ledger and advisor as the database grows"
+)
 def growth_row(ctx: Context) -> list[Metric]:
     env = ctx.env
     base = env.base
@@ -138,8 +145,10 @@ def growth_row(ctx: Context) -> list[Metric]:
     auth = {"Authorization": f"Bearer {base.raw_key}"}
     name = base.chat_prompt
     bare_path = f"/bench/bare/{project.name}/{name}/resolve?label=production"
-    urls = {"ours": f"{env.server_url}/api/v1/prompts/{name}/resolve?label=production",
-            "bare": f"{env.server_url}{bare_path}"}
+    urls = {
+        "ours": f"{env.server_url}/api/v1/prompts/{name}/resolve?label=production",
+        "bare": f"{env.server_url}{bare_path}",
+    }
     prompt_sizes = ctx.pick([10, 1_000, 10_000, 100_000], [10, 1_000, 10_000])
     usage_sizes = ctx.pick([10_000, 10_000_000], [10_000, 300_000])
     advice_prompts = ctx.pick(10_000, 1_000)
@@ -156,37 +165,68 @@ def growth_row(ctx: Context) -> list[Metric]:
             started = time.monotonic()
             added = data.grow_prompts(base, size)
             total = data.prompt_count()
-            ctx.progress(f"  {total:,} prompts in the database (+{added:,} in {time.monotonic() - started:.1f} s)")
-            names = list(Prompt.objects.filter(project=project, latest_version_number__gt=0)
-                         .values_list("name", flat=True))
+            ctx.progress(
+                f"  {total:,} prompts in the database (+{added:,} in {time.monotonic() - started:.1f} s)"
+            )
+            names = list(
+                Prompt.objects.filter(project=project, latest_version_number__gt=0).values_list(
+                    "name", flat=True
+                )
+            )
             if size == prompt_sizes[0]:
                 usage_ids = data.usage_prompt_ids(base, 10)
-                info = data.generate_usage(base, events=usage_sizes[0], hot_ids=usage_ids, progress=ctx.progress)
-                ctx.progress(f"  {usage_sizes[0]:,} usage events over {len(usage_ids)} prompts, "
-                             f"{info['rollup_rows']:,} rollup rows ({info['seconds']['total']} s)")
+                info = data.generate_usage(
+                    base, events=usage_sizes[0], hot_ids=usage_ids, progress=ctx.progress
+                )
+                ctx.progress(
+                    f"  {usage_sizes[0]:,} usage events over {len(usage_ids)} prompts, "
+                    f"{info['rollup_rows']:,} rollup rows ({info['seconds']['total']} s)"
+                )
                 ledger[usage_sizes[0]] = _ledger(ctx, http, prompt, bare_path)
-                ctx.progress(f"  ledger @{usage_sizes[0]:,} events: API {ledger[usage_sizes[0]]['api'][-1]:.2f} ms")
+                ctx.progress(
+                    f"  ledger @{usage_sizes[0]:,} events: API {ledger[usage_sizes[0]]['api'][-1]:.2f} ms"
+                )
                 per_prompt, seconds, count = _advice_pass(3)
-                advisor[size] = {"per_prompt": per_prompt, "seconds": seconds, "prompts": count, "mode": "pass"}
-                ctx.progress(f"  advisor pass over {count} prompts: {statistics.median(per_prompt):.2f} ms per prompt")
+                advisor[size] = {
+                    "per_prompt": per_prompt,
+                    "seconds": seconds,
+                    "prompts": count,
+                    "mode": "pass",
+                }
+                ctx.progress(
+                    f"  advisor pass over {count} prompts: {statistics.median(per_prompt):.2f} ms per prompt"
+                )
             if size in prompt_sizes:
                 hot[size] = _hot(ctx, urls, auth)
                 cold[size] = _cold(ctx, http, project, names, bare_path, rng)
-                ctx.progress(f"  resolve @{total:,} prompts: hot p50 {statistics.median(hot[size]['ours']):.2f} ms "
-                             f"(bare {statistics.median(hot[size]['bare']):.2f}), cold p50 "
-                             f"{statistics.median(cold[size]['ours']):.2f} ms (bare {statistics.median(cold[size]['bare']):.2f})")
+                ctx.progress(
+                    f"  resolve @{total:,} prompts: hot p50 {statistics.median(hot[size]['ours']):.2f} ms "
+                    f"(bare {statistics.median(hot[size]['bare']):.2f}), cold p50 "
+                    f"{statistics.median(cold[size]['ours']):.2f} ms (bare {statistics.median(cold[size]['bare']):.2f})"
+                )
             if size == advice_prompts:
                 # the big usage load: half on the hot prompts, half over every other prompt
-                tail = list(Prompt.objects.filter(project=project, latest_version_number__gt=0)
-                            .exclude(pk__in=usage_ids).values_list("pk", flat=True))
+                tail = list(
+                    Prompt.objects.filter(project=project, latest_version_number__gt=0)
+                    .exclude(pk__in=usage_ids)
+                    .values_list("pk", flat=True)
+                )
                 more = usage_sizes[1] - usage_sizes[0]
                 started = time.monotonic()
-                info = data.generate_usage(base, events=more, hot_ids=usage_ids, tail_ids=tail, progress=ctx.progress)
-                ctx.progress(f"  {usage_sizes[1]:,} usage events (half over {len(tail):,} more prompts), "
-                             f"{info['rollup_rows']:,} rollup rows ({time.monotonic() - started:.1f} s)")
+                info = data.generate_usage(
+                    base, events=more, hot_ids=usage_ids, tail_ids=tail, progress=ctx.progress
+                )
+                ctx.progress(
+                    f"  {usage_sizes[1]:,} usage events (half over {len(tail):,} more prompts), "
+                    f"{info['rollup_rows']:,} rollup rows ({time.monotonic() - started:.1f} s)"
+                )
                 ledger[usage_sizes[1]] = _ledger(ctx, http, prompt, bare_path)
-                ctx.progress(f"  ledger @{usage_sizes[1]:,} events: API {ledger[usage_sizes[1]]['api'][-1]:.2f} ms")
-                advisor[size] = _advisor_at_size(ctx, project, advisor[prompt_sizes[0]], advice_budget, rng)
+                ctx.progress(
+                    f"  ledger @{usage_sizes[1]:,} events: API {ledger[usage_sizes[1]]['api'][-1]:.2f} ms"
+                )
+                advisor[size] = _advisor_at_size(
+                    ctx, project, advisor[prompt_sizes[0]], advice_budget, rng
+                )
     return _metrics(prompt_sizes, usage_sizes, advice_prompts, hot, cold, ledger, advisor)
 
 
@@ -200,18 +240,30 @@ def _advisor_at_size(ctx: Context, project, small: dict, budget: float, rng: ran
     projected = per_prompt_guess / 1000 * count
     if projected <= budget:
         per_prompt, seconds, count = _advice_pass(3 if projected * 3 <= budget else 1)
-        ctx.progress(f"  advisor pass over {count:,} prompts: {seconds:.1f} s, "
-                     f"{statistics.median(per_prompt):.2f} ms per prompt")
+        ctx.progress(
+            f"  advisor pass over {count:,} prompts: {seconds:.1f} s, "
+            f"{statistics.median(per_prompt):.2f} ms per prompt"
+        )
         return {"per_prompt": per_prompt, "seconds": seconds, "prompts": count, "mode": "pass"}
     runs = 3
     sample = max(30, int(budget / runs / (per_prompt_guess / 1000)))
-    ctx.progress(f"  advisor: a pass over {count:,} prompts would take ~{projected:.0f} s (> the {budget:.0f} s "
-                 f"budget): timing {runs} random samples of {sample} prompts instead")
+    ctx.progress(
+        f"  advisor: a pass over {count:,} prompts would take ~{projected:.0f} s (> the {budget:.0f} s "
+        f"budget): timing {runs} random samples of {sample} prompts instead"
+    )
     per_prompt = _advice_sample(project, sample, runs, rng)
     seconds = statistics.median(per_prompt) / 1000 * count
-    ctx.progress(f"  advisor: {statistics.median(per_prompt):.2f} ms per prompt, a pass over {count:,} prompts "
-                 f"~{seconds:.0f} s")
-    return {"per_prompt": per_prompt, "seconds": seconds, "prompts": count, "mode": "sampled", "sample": sample}
+    ctx.progress(
+        f"  advisor: {statistics.median(per_prompt):.2f} ms per prompt, a pass over {count:,} prompts "
+        f"~{seconds:.0f} s"
+    )
+    return {
+        "per_prompt": per_prompt,
+        "seconds": seconds,
+        "prompts": count,
+        "mode": "sampled",
+        "sample": sample,
+    }
 
 
 def _metrics(prompt_sizes, usage_sizes, advice_prompts, hot, cold, ledger, advisor) -> list[Metric]:
@@ -220,36 +272,78 @@ def _metrics(prompt_sizes, usage_sizes, advice_prompts, hot, cold, ledger, advis
     for label, figures in (("hot (cache warm, wrk)", hot), ("cold (cache miss)", cold)):
         for size in prompt_sizes[1:]:
             ours, base = figures[size], figures[small]
-            metrics.append(Metric(
-                "growth", f"resolve {label} p50 / bare p50 @{size:,} prompts", "x",
-                normalized(ours["ours"], ours["bare"]), normalized(base["ours"], base["bare"]),
-                f"@{small} prompts", FLAT,
-                notes=(f"raw p50 {statistics.median(ours['ours']):.2f} ms vs {statistics.median(base['ours']):.2f} ms; "
-                       "each figure divided by the bare endpoint's p50 measured alongside (load on the machine)"),
-                extra={"raw_ms": {"ours": ours, "baseline": base}},
-            ))
+            metrics.append(
+                Metric(
+                    "growth",
+                    f"resolve {label} p50 / bare p50 @{size:,} prompts",
+                    "x",
+                    normalized(ours["ours"], ours["bare"]),
+                    normalized(base["ours"], base["bare"]),
+                    f"@{small} prompts",
+                    FLAT,
+                    notes=(
+                        f"raw p50 {statistics.median(ours['ours']):.2f} ms vs {statistics.median(base['ours']):.2f} ms; "
+                        "each figure divided by the bare endpoint's p50 measured alongside (load on the machine)"
+                    ),
+                    extra={"raw_ms": {"ours": ours, "baseline": base}},
+                )
+            )
     lo, hi = usage_sizes
-    metrics.append(Metric(
-        "growth", f"30-day ledger API p50 / bare p50 @{hi:,} events", "x",
-        normalized(ledger[hi]["api"], ledger[hi]["bare"]), normalized(ledger[lo]["api"], ledger[lo]["bare"]),
-        f"@{lo:,} events", FLAT,
-        notes=f"raw p50 {statistics.median(ledger[hi]['api']):.2f} ms vs {statistics.median(ledger[lo]['api']):.2f} ms",
-        extra={"raw_ms": {"ours": ledger[hi], "baseline": ledger[lo]}},
-    ))
-    metrics.append(Metric("growth", f"30-day ledger selector p50 @{hi:,} events", "ms", ledger[hi]["selector"],
-                          ledger[lo]["selector"], f"@{lo:,} events", FLAT,
-                          notes="selectors.prompt_ledger in-process, raw (not load-normalized)"))
+    metrics.append(
+        Metric(
+            "growth",
+            f"30-day ledger API p50 / bare p50 @{hi:,} events",
+            "x",
+            normalized(ledger[hi]["api"], ledger[hi]["bare"]),
+            normalized(ledger[lo]["api"], ledger[lo]["bare"]),
+            f"@{lo:,} events",
+            FLAT,
+            notes=f"raw p50 {statistics.median(ledger[hi]['api']):.2f} ms vs {statistics.median(ledger[lo]['api']):.2f} ms",
+            extra={"raw_ms": {"ours": ledger[hi], "baseline": ledger[lo]}},
+        )
+    )
+    metrics.append(
+        Metric(
+            "growth",
+            f"30-day ledger selector p50 @{hi:,} events",
+            "ms",
+            ledger[hi]["selector"],
+            ledger[lo]["selector"],
+            f"@{lo:,} events",
+            FLAT,
+            notes="selectors.prompt_ledger in-process, raw (not load-normalized)",
+        )
+    )
     big, few = advisor[advice_prompts], advisor[small]
-    how = ("whole pass" if big["mode"] == "pass"
-           else f"projected from {len(big['per_prompt'])} timed random samples of {big['sample']} prompts")
-    metrics.append(Metric(
-        "growth", f"advisor pass per prompt @{big['prompts']:,} prompts", "ms", big["per_prompt"],
-        few["per_prompt"], f"pass over {few['prompts']} prompts",
-        notes=f"{how}: {big['seconds']:.0f} s for {big['prompts']:,} prompts",
-        extra={"pass_seconds": round(big["seconds"], 1), "mode": big["mode"], "prompts": big["prompts"]},
-    ))
-    metrics.append(Metric(
-        "growth", f"advisor pass over {big['prompts']:,} prompts", "s", [big["seconds"]],
-        notes=how, extra={"mode": big["mode"]},
-    ))
+    how = (
+        "whole pass"
+        if big["mode"] == "pass"
+        else f"projected from {len(big['per_prompt'])} timed random samples of {big['sample']} prompts"
+    )
+    metrics.append(
+        Metric(
+            "growth",
+            f"advisor pass per prompt @{big['prompts']:,} prompts",
+            "ms",
+            big["per_prompt"],
+            few["per_prompt"],
+            f"pass over {few['prompts']} prompts",
+            notes=f"{how}: {big['seconds']:.0f} s for {big['prompts']:,} prompts",
+            extra={
+                "pass_seconds": round(big["seconds"], 1),
+                "mode": big["mode"],
+                "prompts": big["prompts"],
+            },
+        )
+    )
+    metrics.append(
+        Metric(
+            "growth",
+            f"advisor pass over {big['prompts']:,} prompts",
+            "s",
+            [big["seconds"]],
+            notes=how,
+            extra={"mode": big["mode"]},
+        )
+    )
     return metrics

@@ -24,7 +24,10 @@ from prompts_app.models import Prompt, UsageEvent
 TARGET = ratio_at_least(0.5)
 BATCH = 500
 MODELS = ("gpt-4o-mini", "gpt-4o")
-PRICES = {"gpt-4o-mini": (150_000, 75_000, 600_000), "gpt-4o": (2_500_000, 1_250_000, 10_000_000)}  # pico/token
+PRICES = {
+    "gpt-4o-mini": (150_000, 75_000, 600_000),
+    "gpt-4o": (2_500_000, 1_250_000, 10_000_000),
+}  # pico/token
 
 
 def make_events(tag: str, count: int, prompts: list[str], now: dt.datetime) -> list[dict]:
@@ -41,7 +44,9 @@ def make_events(tag: str, count: int, prompts: list[str], now: dt.datetime) -> l
                 "output_tokens": 80 + (i * 104729) % 300,
                 "latency_ms": 200 + (i * 31) % 1800,
                 "status": "error" if i % 50 == 0 else "ok",
-                "timestamp": (now - dt.timedelta(seconds=(i * 7) % 3600)).isoformat().replace("+00:00", "Z"),
+                "timestamp": (now - dt.timedelta(seconds=(i * 7) % 3600))
+                .isoformat()
+                .replace("+00:00", "Z"),
             }
         )
     return events
@@ -73,20 +78,39 @@ def _threads(jobs: list) -> float:
 
 
 def _post_batches(url: str, key: str, bodies: list[bytes]) -> None:
-    with httpx.Client(headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-                      timeout=120) as http:
+    with httpx.Client(
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}, timeout=120
+    ) as http:
         for body in bodies:
             answer = http.post(url, content=body)
             if answer.status_code != 200:
-                raise RuntimeError(f"POST /api/v1/usage answered {answer.status_code}: {answer.text[:300]}")
+                raise RuntimeError(
+                    f"POST /api/v1/usage answered {answer.status_code}: {answer.text[:300]}"
+                )
             result = answer.json()
             if result["accepted"] != BATCH:
-                raise RuntimeError(f"POST /api/v1/usage accepted {result['accepted']} of {BATCH}: {result}")
+                raise RuntimeError(
+                    f"POST /api/v1/usage accepted {result['accepted']} of {BATCH}: {result}"
+                )
 
 
-COLUMNS = ["project_id", "event_id", "prompt_id", "version_number", "label", "model", "input_tokens",
-           "cached_input_tokens", "output_tokens", "latency_ms", "status", "occurred_at", "cost_pico", "priced",
-           "received_at"]
+COLUMNS = [
+    "project_id",
+    "event_id",
+    "prompt_id",
+    "version_number",
+    "label",
+    "model",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "status",
+    "occurred_at",
+    "cost_pico",
+    "priced",
+    "received_at",
+]
 
 
 def raw_rows(events: list[dict], project_id: int, prompt_ids: dict[str, int]) -> list[tuple]:
@@ -95,11 +119,30 @@ def raw_rows(events: list[dict], project_id: int, prompt_ids: dict[str, int]) ->
     now = dt.datetime.now(dt.UTC)
     for e in events:
         inp, cached, out = PRICES[e["model"]]
-        cost = (e["input_tokens"] - e["cached_input_tokens"]) * inp + e["cached_input_tokens"] * cached \
+        cost = (
+            (e["input_tokens"] - e["cached_input_tokens"]) * inp
+            + e["cached_input_tokens"] * cached
             + e["output_tokens"] * out
-        rows.append((project_id, e["event_id"], prompt_ids[e["prompt"]], e["version"], "", e["model"],
-                     e["input_tokens"], e["cached_input_tokens"], e["output_tokens"], e["latency_ms"], e["status"],
-                     dt.datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")), cost, True, now))
+        )
+        rows.append(
+            (
+                project_id,
+                e["event_id"],
+                prompt_ids[e["prompt"]],
+                e["version"],
+                "",
+                e["model"],
+                e["input_tokens"],
+                e["cached_input_tokens"],
+                e["output_tokens"],
+                e["latency_ms"],
+                e["status"],
+                dt.datetime.fromisoformat(e["timestamp"]),
+                cost,
+                True,
+                now,
+            )
+        )
     return rows
 
 
@@ -108,14 +151,21 @@ def _pg_connect():
     from django.db import connection
 
     s = connection.settings_dict
-    return psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"],
-                           password=s["PASSWORD"] or None, dbname=s["NAME"])
+    return psycopg.connect(
+        host=s["HOST"] or "127.0.0.1",
+        port=s["PORT"] or 5432,
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        dbname=s["NAME"],
+    )
 
 
 def _insert_executemany(batches: list[list[tuple]]) -> None:
     table = UsageEvent._meta.db_table
-    sql = (f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
-           "ON CONFLICT (project_id, event_id) DO NOTHING")
+    sql = (
+        f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+        "ON CONFLICT (project_id, event_id) DO NOTHING"
+    )
     with _pg_connect() as conn:
         for rows in batches:
             with conn.transaction(), conn.cursor() as cursor:
@@ -126,13 +176,21 @@ def _insert_copy(batches: list[list[tuple]]) -> None:
     table = UsageEvent._meta.db_table
     with _pg_connect() as conn:
         for rows in batches:
-            with conn.transaction(), conn.cursor() as cursor:
-                with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                    for r in rows:
-                        copy.write_row(r)
+            with (
+                conn.transaction(),
+                conn.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for r in rows:
+                    copy.write_row(r)
 
 
-@row("ingest", needs=("server",), title="POST /api/v1/usage (batches of 500) vs raw bulk insert")
+@row(
+    "ingest",
+    order=40,
+    needs=("server",),
+    title="POST /api/v1/usage (batches of 500) vs raw bulk insert",
+)
 def ingest_row(ctx: Context) -> list[Metric]:
     env = ctx.env
     base = env.base
@@ -141,37 +199,73 @@ def ingest_row(ctx: Context) -> list[Metric]:
     scratch, _ = services.project_get_or_create(name="bench-raw")
     scratch_ids = {}
     for name in prompts:
-        prompt = Prompt.objects.filter(project=scratch, name=name).first() or services.prompt_create(
-            project=scratch, name=name)
+        prompt = Prompt.objects.filter(
+            project=scratch, name=name
+        ).first() or services.prompt_create(project=scratch, name=name)
         scratch_ids[name] = prompt.pk
     url = f"{env.server_url}/api/v1/usage"
     per_run = senders * per_sender * BATCH
-    ctx.progress(f"  {senders} senders x {per_sender} batches x {BATCH} events = {per_run:,} events per run, {runs} runs")
+    ctx.progress(
+        f"  {senders} senders x {per_sender} batches x {BATCH} events = {per_run:,} events per run, {runs} runs"
+    )
     # warm-up: both workers, their connections and price lookups
-    _threads([lambda s=s: _post_batches(url, base.raw_key, [json.dumps(
-        {"events": make_events(f"warm-{s}", BATCH, prompts, dt.datetime.now(dt.UTC))}).encode()])
-        for s in range(senders)])
+    _threads(
+        [
+            lambda s=s: _post_batches(
+                url,
+                base.raw_key,
+                [
+                    json.dumps(
+                        {
+                            "events": make_events(
+                                f"warm-{s}", BATCH, prompts, dt.datetime.now(dt.UTC)
+                            )
+                        }
+                    ).encode()
+                ],
+            )
+            for s in range(senders)
+        ]
+    )
     ours, raw, copy = [], [], []
     for index in range(runs):
         now = dt.datetime.now(dt.UTC)
         plans = []
         for s in range(senders):
             events = make_events(f"r{index}-s{s}", per_sender * BATCH, prompts, now)
-            plans.append([events[b * BATCH:(b + 1) * BATCH] for b in range(per_sender)])
+            plans.append([events[b * BATCH : (b + 1) * BATCH] for b in range(per_sender)])
         bodies = [[json.dumps({"events": batch}).encode() for batch in plan] for plan in plans]
         seconds = _threads([lambda b=b: _post_batches(url, base.raw_key, b) for b in bodies])
         ours.append(per_run / seconds)
         rows = [[raw_rows(batch, scratch.pk, scratch_ids) for batch in plan] for plan in plans]
         seconds = _threads([lambda r=r: _insert_executemany(r) for r in rows])
         raw.append(per_run / seconds)
-        copy_rows = [[[(r[0], "c" + r[1], *r[2:]) for r in batch] for batch in plan] for plan in rows]
+        copy_rows = [
+            [[(r[0], "c" + r[1], *r[2:]) for r in batch] for batch in plan] for plan in rows
+        ]
         seconds = _threads([lambda r=r: _insert_copy(r) for r in copy_rows])
         copy.append(per_run / seconds)
-        ctx.progress(f"  run {index + 1}/{runs}: API {ours[-1]:,.0f} events/s, executemany {raw[-1]:,.0f}/s, "
-                     f"COPY {copy[-1]:,.0f}/s")
+        ctx.progress(
+            f"  run {index + 1}/{runs}: API {ours[-1]:,.0f} events/s, executemany {raw[-1]:,.0f}/s, "
+            f"COPY {copy[-1]:,.0f}/s"
+        )
     return [
-        Metric("ingest", f"events/s, {senders} senders, batches of {BATCH}", "ev/s", ours, raw,
-               "raw executemany INSERT", TARGET),
-        Metric("ingest", f"events/s, {senders} senders, batches of {BATCH}", "ev/s", ours, copy, "raw COPY",
-               notes="COPY cannot skip duplicates; shown for scale"),
+        Metric(
+            "ingest",
+            f"events/s, {senders} senders, batches of {BATCH}",
+            "ev/s",
+            ours,
+            raw,
+            "raw executemany INSERT",
+            TARGET,
+        ),
+        Metric(
+            "ingest",
+            f"events/s, {senders} senders, batches of {BATCH}",
+            "ev/s",
+            ours,
+            copy,
+            "raw COPY",
+            notes="COPY cannot skip duplicates; shown for scale",
+        ),
     ]

@@ -22,7 +22,9 @@ class RawJinja:
     """The baseline: what rendering these templates costs with Jinja2 alone."""
 
     def __init__(self) -> None:
-        self.env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self.env = SandboxedEnvironment(
+            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
         self.text = self.env.from_string(data.TEXT_TEMPLATE)
         self.system = self.env.from_string(data.CHAT_MESSAGES[0]["content"])
         self.user = self.env.from_string(data.CHAT_MESSAGES[1]["content"])
@@ -34,7 +36,12 @@ class RawJinja:
         context = {**variables, "examples": examples}
         messages = [{"role": "system", "content": self.system.render(context)}]
         for example in examples:
-            messages.append({"role": "user", "content": self.user.render({**example["input"], "examples": examples})})
+            messages.append(
+                {
+                    "role": "user",
+                    "content": self.user.render({**example["input"], "examples": examples}),
+                }
+            )
             messages.append({"role": "assistant", "content": example["output"]})
         messages.append({"role": "user", "content": self.user.render(context)})
         return messages
@@ -54,11 +61,15 @@ def measure(ctx: Context) -> list[Metric]:
     schema = data.VARIABLES_SCHEMA
     cases = {
         "chat": (
-            lambda: rendering.render("chat", data.CHAT_MESSAGES, variables, examples=examples, schema=schema),
+            lambda: rendering.render(
+                "chat", data.CHAT_MESSAGES, variables, examples=examples, schema=schema
+            ),
             lambda: raw.render_chat(variables, examples),
         ),
         "text": (
-            lambda: rendering.render("text", data.TEXT_TEMPLATE, variables, examples=examples, schema=schema),
+            lambda: rendering.render(
+                "text", data.TEXT_TEMPLATE, variables, examples=examples, schema=schema
+            ),
             lambda: raw.render_text(variables, examples),
         ),
     }
@@ -67,7 +78,9 @@ def measure(ctx: Context) -> list[Metric]:
     for kind, (ours, baseline) in cases.items():
         mine, theirs = ours(), baseline()  # also compiles (and caches) our templates
         if mine != theirs:
-            raise AssertionError(f"the {kind} baseline does not render the same output as promptledger.rendering")
+            raise AssertionError(
+                f"the {kind} baseline does not render the same output as promptledger.rendering"
+            )
         size = len(mine) if isinstance(mine, str) else sum(len(m["content"]) for m in mine)
         for _ in range(max(50, n // 10)):  # warm-up
             ours()
@@ -92,6 +105,6 @@ def measure(ctx: Context) -> list[Metric]:
     return metrics
 
 
-@row("render", title="server-side render vs raw Jinja2 SandboxedEnvironment")
+@row("render", order=20, title="server-side render vs raw Jinja2 SandboxedEnvironment")
 def render_row(ctx: Context) -> list[Metric]:
     return measure(ctx)

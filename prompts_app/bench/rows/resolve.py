@@ -33,7 +33,9 @@ def check_same_answer(ctx: Context, endpoints: dict[str, str], auth: dict[str, s
         raise RuntimeError(f"resolve answered {ours.status_code}: {ours.text[:300]}")
     for key, answer in answers.items():
         if answer.content != ours.content or answer.headers.get("ETag") != ours.headers.get("ETag"):
-            raise RuntimeError(f"the {key} endpoint does not answer the same body and ETag as resolve")
+            raise RuntimeError(
+                f"the {key} endpoint does not answer the same body and ETag as resolve"
+            )
     for key, url in endpoints.items():
         again = httpx.get(url, headers={**auth, "If-None-Match": ours.headers["ETag"]}, timeout=10)
         if again.status_code != 304:
@@ -41,7 +43,12 @@ def check_same_answer(ctx: Context, endpoints: dict[str, str], auth: dict[str, s
     return ours.headers["ETag"]
 
 
-@row("resolve", needs=("server",), title="GET resolve (wrk) vs a bare DRF view answering from memory")
+@row(
+    "resolve",
+    order=10,
+    needs=("server",),
+    title="GET resolve (wrk) vs a bare DRF view answering from memory",
+)
 def resolve_row(ctx: Context) -> list[Metric]:
     env = ctx.env
     auth = {"Authorization": f"Bearer {env.base.raw_key}"}
@@ -49,7 +56,9 @@ def resolve_row(ctx: Context) -> list[Metric]:
     etag = check_same_answer(ctx, endpoints, auth)
     seconds, runs = ctx.pick(2, 1), ctx.pick(5, 3)
     connections = 4
-    ctx.progress(f"  load generator: {load.tool_name()}, {connections} connections, {seconds} s per run, {runs} runs")
+    ctx.progress(
+        f"  load generator: {load.tool_name()}, {connections} connections, {seconds} s per run, {runs} runs"
+    )
     for url in endpoints.values():  # warm-up: worker imports, connections, the resolve cache
         for _ in range(20):
             httpx.get(url, headers=auth, timeout=10).raise_for_status()
@@ -57,14 +66,18 @@ def resolve_row(ctx: Context) -> list[Metric]:
     order = list(endpoints)
     for index in range(runs):
         for path in ("200", "304"):
-            rotated = order[index % len(order):] + order[: index % len(order)]
+            rotated = order[index % len(order) :] + order[: index % len(order)]
             for key in rotated:
                 headers = dict(auth)
                 if path == "304":
                     headers["If-None-Match"] = etag
-                result = load.run(endpoints[key], seconds=seconds, connections=connections, headers=headers)
+                result = load.run(
+                    endpoints[key], seconds=seconds, connections=connections, headers=headers
+                )
                 if result.errors:
-                    raise RuntimeError(f"{key} {path}: {result.errors} errors out of {result.requests} requests")
+                    raise RuntimeError(
+                        f"{key} {path}: {result.errors} errors out of {result.requests} requests"
+                    )
                 figures.setdefault((key, path), []).append(result)
                 ctx.progress(
                     f"  run {index + 1}/{runs} {path} {key:9s}: {result.rps:8.0f} req/s  "
@@ -72,16 +85,45 @@ def resolve_row(ctx: Context) -> list[Metric]:
                 )
     metrics = []
     for path, label in (("200", "200 (body)"), ("304", "304 (If-None-Match)")):
-        ours, bare, auth_only = figures[("ours", path)], figures[("bare", path)], figures[("bare_auth", path)]
+        ours, bare, auth_only = (
+            figures[("ours", path)],
+            figures[("bare", path)],
+            figures[("bare_auth", path)],
+        )
         metrics += [
-            Metric("resolve", f"{label} throughput", "req/s", [r.rps for r in ours], [r.rps for r in bare],
-                   "bare DRF view", TARGET),
-            Metric("resolve", f"{label} p50 latency", "ms", [r.p50_ms for r in ours], [r.p50_ms for r in bare],
-                   "bare DRF view"),
-            Metric("resolve", f"{label} p99 latency", "ms", [r.p99_ms for r in ours], [r.p99_ms for r in bare],
-                   "bare DRF view"),
-            Metric("resolve", f"{label} throughput, bare + API-key auth", "req/s", [r.rps for r in auth_only],
-                   [r.rps for r in bare], "bare DRF view",
-                   notes="breakdown: the bare view behind the API's authentication and scope check"),
+            Metric(
+                "resolve",
+                f"{label} throughput",
+                "req/s",
+                [r.rps for r in ours],
+                [r.rps for r in bare],
+                "bare DRF view",
+                TARGET,
+            ),
+            Metric(
+                "resolve",
+                f"{label} p50 latency",
+                "ms",
+                [r.p50_ms for r in ours],
+                [r.p50_ms for r in bare],
+                "bare DRF view",
+            ),
+            Metric(
+                "resolve",
+                f"{label} p99 latency",
+                "ms",
+                [r.p99_ms for r in ours],
+                [r.p99_ms for r in bare],
+                "bare DRF view",
+            ),
+            Metric(
+                "resolve",
+                f"{label} throughput, bare + API-key auth",
+                "req/s",
+                [r.rps for r in auth_only],
+                [r.rps for r in bare],
+                "bare DRF view",
+                notes="breakdown: the bare view behind the API's authentication and scope check",
+            ),
         ]
     return metrics

@@ -24,7 +24,9 @@ def _client_class():
     try:
         from promptledger.client import PromptLedger
     except ImportError as exc:
-        raise RuntimeError(f"promptledger.client is not importable yet ({exc}): the SDK row needs it") from exc
+        raise RuntimeError(
+            f"promptledger.client is not importable yet ({exc}): the SDK row needs it"
+        ) from exc
     return PromptLedger
 
 
@@ -35,13 +37,14 @@ def _loop_ns(fn, n: int) -> float:
     return (time.perf_counter_ns() - started) / n
 
 
-@row("sdk", needs=("server",), title="SDK: get_prompt hit, cold fetch, log_usage")
+@row("sdk", order=30, needs=("server",), title="SDK: get_prompt hit, cold fetch, log_usage")
 def sdk_row(ctx: Context) -> list[Metric]:
-    PromptLedger = _client_class()  # noqa: N806
+    client_class = _client_class()
     env = ctx.env
     name = env.base.chat_prompt
-    client = PromptLedger(base_url=env.server_url, api_key=env.base.raw_key, cache_ttl=3600,
-                          max_queue=1_000_000)
+    client = client_class(
+        base_url=env.server_url, api_key=env.base.raw_key, cache_ttl=3600, max_queue=1_000_000
+    )
     try:
         return _measure(ctx, client, name)
     finally:
@@ -65,11 +68,23 @@ def _measure(ctx: Context, client, name: str) -> list[Metric]:
         hit.append(_loop_ns(lambda: get_prompt(name, label="production"), n))
         base.append(_loop_ns(lambda: lookup(key), n))
     ctx.progress(f"  get_prompt hit: {runs} runs x {n:,} calls")
-    metrics.append(Metric("sdk", "get_prompt cache hit", "ns", hit, base, "plain dict lookup",
-                          value_at_most(1000, "ns"), notes="both loops include the same lambda-call overhead"))
+    metrics.append(
+        Metric(
+            "sdk",
+            "get_prompt cache hit",
+            "ns",
+            hit,
+            base,
+            "plain dict lookup",
+            value_at_most(1000, "ns"),
+            notes="both loops include the same lambda-call overhead",
+        )
+    )
 
     # -- cold fetch
-    http = httpx.Client(base_url=env.server_url, headers={"Authorization": f"Bearer {env.base.raw_key}"})
+    http = httpx.Client(
+        base_url=env.server_url, headers={"Authorization": f"Bearer {env.base.raw_key}"}
+    )
     path = f"/api/v1/prompts/{name}/resolve"
     n = ctx.pick(40, 15)
     cold, raw = [], []
@@ -97,8 +112,16 @@ def _measure(ctx: Context, client, name: str) -> list[Metric]:
     finally:
         http.close()
     ctx.progress(f"  cold fetch: {runs} runs x {n} fetches")
-    metrics.append(Metric("sdk", "get_prompt cold fetch (one HTTP request)", "ms", cold, raw,
-                          "bare httpx GET + json()"))
+    metrics.append(
+        Metric(
+            "sdk",
+            "get_prompt cold fetch (one HTTP request)",
+            "ms",
+            cold,
+            raw,
+            "bare httpx GET + json()",
+        )
+    )
 
     # -- log_usage
     prompt = client.get_prompt(name, label="production")
@@ -117,12 +140,16 @@ def _measure(ctx: Context, client, name: str) -> list[Metric]:
                 "output_tokens": 164,
                 "latency_ms": 420,
                 "status": "ok",
-                "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "timestamp": dt.datetime.now(dt.UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
             }
         )
 
     def log() -> None:
-        client.log_usage(prompt, model="gpt-4o-mini", input_tokens=812, output_tokens=164, latency_ms=420)
+        client.log_usage(
+            prompt, model="gpt-4o-mini", input_tokens=812, output_tokens=164, latency_ms=420
+        )
 
     ours, base = [], []
     for _ in range(runs):
@@ -131,10 +158,21 @@ def _measure(ctx: Context, client, name: str) -> list[Metric]:
         base.append(_loop_ns(bare_event, n) / 1000)
         queue.clear()
     stats = client.stats()
-    ctx.progress(f"  log_usage: {runs} runs x {n:,} events; sent {stats.get('sent')}, rejected {stats.get('rejected')}, "
-                 f"dropped {stats.get('dropped')}")
+    ctx.progress(
+        f"  log_usage: {runs} runs x {n:,} events; sent {stats.get('sent')}, rejected {stats.get('rejected')}, "
+        f"dropped {stats.get('dropped')}"
+    )
     if stats.get("rejected") or stats.get("dropped"):
         raise RuntimeError(f"the SDK's usage events were not all accepted: {stats}")
-    metrics.append(Metric("sdk", "log_usage on the caller's thread", "us", ours, base,
-                          "dict + uuid4 + deque.append", extra={"client_stats": stats}))
+    metrics.append(
+        Metric(
+            "sdk",
+            "log_usage on the caller's thread",
+            "us",
+            ours,
+            base,
+            "dict + uuid4 + deque.append",
+            extra={"client_stats": stats},
+        )
+    )
     return metrics

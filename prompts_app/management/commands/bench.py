@@ -22,11 +22,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--quick", action="store_true", help="Fewer and shorter runs, smaller data (< 2 min).")
+        parser.add_argument(
+            "--quick", action="store_true", help="Fewer and shorter runs, smaller data (< 2 min)."
+        )
         parser.add_argument(
             "--rows",
             default="",
-            help="Comma-separated rows to run (default: all): " + ", ".join(harness.registered_rows()),
+            help="Comma-separated rows to run (default: all): "
+            + ", ".join(harness.registered_rows()),
         )
         parser.add_argument(
             "--json",
@@ -40,8 +43,14 @@ class Command(BaseCommand):
             help="PostgreSQL server to create the scratch database on, e.g. postgres://postgres@127.0.0.1:5432 "
             "(default: the configured one, else that).",
         )
-        parser.add_argument("--redis", default="", help="Redis server (db 5 is used; default: the configured one).")
-        parser.add_argument("--keep-db", action="store_true", help="Keep the scratch database at the end (debugging).")
+        parser.add_argument(
+            "--redis", default="", help="Redis server (db 5 is used; default: the configured one)."
+        )
+        parser.add_argument(
+            "--keep-db",
+            action="store_true",
+            help="Keep the scratch database at the end (debugging).",
+        )
         parser.add_argument("--child", action="store_true", help=argparse_suppress())
 
     def handle(self, *args, quick, rows, json_path, postgres, redis, keep_db, child, **options):
@@ -55,15 +64,30 @@ class Command(BaseCommand):
         if not json_file.is_absolute():
             json_file = Path.cwd() / json_file
         if not child:
-            return self._parent(targets, quick=quick, names=names, json_file=json_file, keep_db=keep_db,
-                                postgres=postgres, redis=redis)
+            return self._parent(
+                targets,
+                quick=quick,
+                names=names,
+                json_file=json_file,
+                keep_db=keep_db,
+                postgres=postgres,
+                redis=redis,
+            )
         return self._child(targets, quick=quick, names=names, json_file=json_file, keep_db=keep_db)
 
     # -- the process you start: re-run as a child pointed at the scratch database
 
     def _parent(self, targets, *, quick, names, json_file, keep_db, postgres, redis):
-        cmd = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "bench", "--child",
-               "--rows", ",".join(names), "--json", str(json_file)]
+        cmd = [
+            sys.executable,
+            str(Path(settings.BASE_DIR) / "manage.py"),
+            "bench",
+            "--child",
+            "--rows",
+            ",".join(names),
+            "--json",
+            str(json_file),
+        ]
         if quick:
             cmd.append("--quick")
         if keep_db:
@@ -92,7 +116,7 @@ class Command(BaseCommand):
                 child.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 child.kill()
-            raise CommandError("interrupted") from None
+            raise CommandError("interrupted", returncode=130) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
         self.stdout.write(f"bench: wall time {time.monotonic() - started:.1f} s")
@@ -126,7 +150,11 @@ class Command(BaseCommand):
         env.close()
         from prompts_app.bench import load
 
-        meta = {**env.meta, "load_generator": load.tool_name(), "wall_seconds": round(progress.elapsed(), 1)}
+        meta = {
+            **env.meta,
+            "load_generator": load.tool_name(),
+            "wall_seconds": round(progress.elapsed(), 1),
+        }
         data = harness.report(outcomes, options=options, meta=meta)
         self.stdout.write("")
         self.stdout.write(harness.table(outcomes))
@@ -135,7 +163,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"targets met: {summary['met']}/{summary['targets']}"
             + (f"; missed: {'; '.join(summary['missed'])}" if summary["missed"] else "")
-            + (f"; failed rows: {', '.join(summary['failed_rows'])}" if summary["failed_rows"] else "")
+            + (
+                f"; failed rows: {', '.join(summary['failed_rows'])}"
+                if summary["failed_rows"]
+                else ""
+            )
         )
         harness.write_json(json_file, data)
         self.stdout.write(f"wrote {json_file} (wall time {meta['wall_seconds']} s)")
