@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from promptledger import rendering
 from prompts_app import cache as resolve_cache
-from prompts_app import evals, validation
+from prompts_app import evals, keycache, validation
 from prompts_app.jsonutil import sha256_of
 from prompts_app.pricing import price_sheet_seed
 from prompts_app.errors import Conflict, DomainError, NotFound
@@ -69,6 +69,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+    keycache.forget(api_key.hashed_key)
     return api_key
 
 

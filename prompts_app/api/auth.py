@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework import authentication, exceptions, permissions
 
+from prompts_app import keycache
 from prompts_app.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if scheme.lower() != "bearer" or not raw.strip():
             throttle.record_failure()
             raise exceptions.AuthenticationFailed("Send the key as 'Authorization: Bearer <key>'.")
-        api_key = ApiKey.objects.for_raw_key(raw.strip())
+        api_key = keycache.lookup(raw.strip())
         if api_key is None:
             throttle.record_failure()
             # Log the key's first characters only: a key must never reach the logs.

@@ -418,30 +418,46 @@ def generate_usage(
             for indexdef in indexes:
                 cursor.execute(f'DROP INDEX "{_index_name(indexdef)}"')
         timings["dropped_indexes"] = round(time.monotonic() - started, 1)
-    chunks = _split(first, last, parallel if big else 1)
-    _run_parallel(
-        [
-            (
-                lambda a=a, b=b: _insert_chunk(
-                    insert_sql, base.project.pk, hot_ids, tail_ids or [], a, b, tag
+    # in waves of `parallel` statements of at most 1M rows, with a progress line per wave
+    chunks = _split(first, last, max(1, -(-events // 1_000_000)))
+    width = parallel if big else 1
+    for wave in range(0, len(chunks), width):
+        _run_parallel(
+            [
+                (
+                    lambda a=a, b=b: _insert_chunk(
+                        insert_sql, base.project.pk, hot_ids, tail_ids or [], a, b, tag
+                    )
                 )
+                for a, b in chunks[wave : wave + width]
+            ]
+        )
+        if progress and len(chunks) > width:
+            done = chunks[min(wave + width, len(chunks)) - 1][1] - first + 1
+            progress(
+                f"  inserted {done:,} / {events:,} usage events ({time.monotonic() - started:.0f} s)"
             )
-            for a, b in chunks
-        ]
-    )
     timings["inserted"] = round(time.monotonic() - started, 1)
     if progress:
         progress(f"  inserted {events:,} usage events in {timings['inserted']:.1f} s")
     if big:
+        # unique constraints: their index built alongside the others, then attached
+        unique = [(n, d) for n, d in constraints if d.startswith("UNIQUE ")]
+        builds = indexes + [
+            f'CREATE UNIQUE INDEX "{n}" ON {table} {d[len("UNIQUE ") :]}' for n, d in unique
+        ]
+        if progress:
+            progress(
+                f"  rebuilding {len(builds)} indexes of the usage table ({time.monotonic() - started:.0f} s)"
+            )
+        _run_parallel([(lambda d=d: _execute_own(d)) for d in builds])
         with connection.cursor() as cursor:
-            cursor.execute("SET maintenance_work_mem = '512MB'")
             for name, definition in constraints:
-                if definition.startswith("UNIQUE"):
-                    cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-        _run_parallel([(lambda d=d: _execute_own(d)) for d in indexes])
-        with connection.cursor() as cursor:
-            for name, definition in constraints:
-                if not definition.startswith("UNIQUE"):
+                if definition.startswith("UNIQUE "):
+                    cursor.execute(
+                        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}"'
+                    )
+                else:
                     cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
         timings["reindexed"] = round(time.monotonic() - started, 1)
         if progress:

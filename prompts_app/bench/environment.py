@@ -37,7 +37,10 @@ DEFAULT_JSON = ARTIFACTS / "bench.json"
 
 
 class BenchError(RuntimeError):
-    """Something the benchmark needs is missing or broken; the message says what to do."""
+    """Something the benchmark needs is missing or broken; the message says what to do.
+    Fatal: the run stops (a row's own failure only fails that row)."""
+
+    fatal = True
 
 
 # --------------------------------------------------------------------------- where things are

@@ -243,7 +243,9 @@ def run_rows(
             error = None
         except KeyboardInterrupt:
             raise
-        except Exception as exc:  # noqa: BLE001 - one broken row must not hide the others
+        except Exception as exc:
+            if getattr(exc, "fatal", False):  # the environment itself is broken: stop
+                raise
             import traceback
 
             traceback.print_exc()

@@ -126,3 +126,18 @@ def test_api_docs_page_is_served_without_a_cdn(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
     assert b"cdn" not in response.content.lower()
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_ttl(writer, greet, settings):
+    import time
+
+    from django.utils import timezone
+
+    settings.API_KEY_CACHE_SECONDS = 1
+    assert writer.client.get("/api/v1/prompts/").status_code == 200
+    # Another process revokes it: this process's cache does not hear of it…
+    ApiKey.objects.filter(name="writer").update(revoked_at=timezone.now())
+    assert writer.client.get("/api/v1/prompts/").status_code == 200
+    time.sleep(1.1)
+    # …until the cached lookup expires.
+    assert writer.client.get("/api/v1/prompts/").status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import subprocess
 import sys
@@ -51,7 +52,7 @@ class Command(BaseCommand):
             action="store_true",
             help="Keep the scratch database at the end (debugging).",
         )
-        parser.add_argument("--child", action="store_true", help=argparse_suppress())
+        parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args, quick, rows, json_path, postgres, redis, keep_db, child, **options):
         known = harness.registered_rows()
@@ -134,6 +135,7 @@ class Command(BaseCommand):
         options = harness.Options(quick=quick, rows=names, json_path=json_file)
         env = environment.Environment(targets, progress, keep_db=keep_db)
         ctx = harness.Context(options, progress, env)
+        load_start = harness.load_average()
         progress(f"rows: {', '.join(names)}" + (" (quick)" if quick else ""))
         try:
             outcomes = harness.run_rows(ctx, names, env.ensure)
@@ -154,6 +156,7 @@ class Command(BaseCommand):
             **env.meta,
             "load_generator": load.tool_name(),
             "wall_seconds": round(progress.elapsed(), 1),
+            "load_average": {"start": load_start, "end": harness.load_average()},
         }
         data = harness.report(outcomes, options=options, meta=meta)
         self.stdout.write("")
@@ -169,13 +172,11 @@ class Command(BaseCommand):
                 else ""
             )
         )
+        self.stdout.write(
+            f"load average {meta['load_average']['start']} at the start, {meta['load_average']['end']} at the "
+            f"end, on {data['meta']['cpus']} cpus: each ratio compares figures measured side by side"
+        )
         harness.write_json(json_file, data)
         self.stdout.write(f"wrote {json_file} (wall time {meta['wall_seconds']} s)")
         if summary["failed_rows"]:
             raise CommandError(f"row(s) failed: {', '.join(summary['failed_rows'])}")
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
