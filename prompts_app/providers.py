@@ -33,6 +33,19 @@ class Completion:
 
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+# One client per process: building one per call reloads the CA bundle each
+# time, which was most of an eval case's own overhead (manage.py bench, eval row).
+_shared_client: httpx.Client | None = None
+
+
+def _client() -> httpx.Client:
+    global _shared_client
+    if _shared_client is None:
+        _shared_client = httpx.Client()
+    return _shared_client
+
+
 MAX_RETRY_AFTER_SECONDS = 10.0
 
 
@@ -81,63 +94,58 @@ def chat_completion(
     if response_format is not None:
         payload["response_format"] = response_format
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    own_client = client is None
-    http = client or httpx.Client(timeout=timeout_seconds)
+    http = client or _client()
     last_error: ProviderError | None = None
-    try:
-        for attempt in range(1, max_retries + 2):
-            started = time.monotonic()
-            delay = backoff_seconds * (2 ** (attempt - 1))
-            try:
-                response = http.post(url, json=payload, headers=headers, timeout=timeout_seconds)
-            except httpx.TimeoutException:
-                last_error = ProviderError(
-                    f"The provider did not answer within {timeout_seconds:g} s.", retryable=True
-                )
-            except httpx.HTTPError as exc:
-                last_error = ProviderError(
-                    f"Could not reach the provider at {url}: {exc}.", retryable=True
-                )
-            else:
-                latency_ms = int((time.monotonic() - started) * 1000)
-                if response.status_code == 200:
-                    try:
-                        text, prompt_tokens, completion_tokens, cached = _parse(response, model)
-                    except ProviderError as exc:
-                        last_error = exc
-                    else:
-                        return Completion(
-                            text=text,
-                            model=model,
-                            input_tokens=prompt_tokens,
-                            output_tokens=completion_tokens,
-                            cached_input_tokens=cached,
-                            latency_ms=latency_ms,
-                            attempts=attempt,
-                        )
-                elif response.status_code in RETRYABLE_STATUS:
-                    last_error = ProviderError(
-                        f"The provider answered HTTP {response.status_code}.",
-                        retryable=True,
-                        status=response.status_code,
-                    )
-                    retry_after = response.headers.get("Retry-After", "")
-                    if retry_after.replace(".", "", 1).isdigit():
-                        delay = min(float(retry_after), MAX_RETRY_AFTER_SECONDS)
+    for attempt in range(1, max_retries + 2):
+        started = time.monotonic()
+        delay = backoff_seconds * (2 ** (attempt - 1))
+        try:
+            response = http.post(url, json=payload, headers=headers, timeout=timeout_seconds)
+        except httpx.TimeoutException:
+            last_error = ProviderError(
+                f"The provider did not answer within {timeout_seconds:g} s.", retryable=True
+            )
+        except httpx.HTTPError as exc:
+            last_error = ProviderError(
+                f"Could not reach the provider at {url}: {exc}.", retryable=True
+            )
+        else:
+            latency_ms = int((time.monotonic() - started) * 1000)
+            if response.status_code == 200:
+                try:
+                    text, prompt_tokens, completion_tokens, cached = _parse(response, model)
+                except ProviderError as exc:
+                    last_error = exc
                 else:
-                    raise ProviderError(
-                        f"The provider refused the request: HTTP {response.status_code} "
-                        f"{response.text[:200]!r}. Check the base URL, model name and API key.",
-                        status=response.status_code,
+                    return Completion(
+                        text=text,
+                        model=model,
+                        input_tokens=prompt_tokens,
+                        output_tokens=completion_tokens,
+                        cached_input_tokens=cached,
+                        latency_ms=latency_ms,
+                        attempts=attempt,
                     )
-            if attempt <= max_retries:
-                time.sleep(delay)
-        assert last_error is not None
-        raise ProviderError(
-            f"{last_error.message} Gave up after {max_retries + 1} attempts.",
-            retryable=False,
-            status=last_error.status,
-        )
-    finally:
-        if own_client:
-            http.close()
+            elif response.status_code in RETRYABLE_STATUS:
+                last_error = ProviderError(
+                    f"The provider answered HTTP {response.status_code}.",
+                    retryable=True,
+                    status=response.status_code,
+                )
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.replace(".", "", 1).isdigit():
+                    delay = min(float(retry_after), MAX_RETRY_AFTER_SECONDS)
+            else:
+                raise ProviderError(
+                    f"The provider refused the request: HTTP {response.status_code} "
+                    f"{response.text[:200]!r}. Check the base URL, model name and API key.",
+                    status=response.status_code,
+                )
+        if attempt <= max_retries:
+            time.sleep(delay)
+    assert last_error is not None
+    raise ProviderError(
+        f"{last_error.message} Gave up after {max_retries + 1} attempts.",
+        retryable=False,
+        status=last_error.status,
+    )

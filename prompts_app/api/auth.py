@@ -65,14 +65,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
+        # The throttle is consulted only when a key fails: valid keys never pay for it.
         throttle = AuthFailureThrottle(request)
-        throttle.check()
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
+            throttle.check()
             throttle.record_failure()
             raise exceptions.AuthenticationFailed("Send the key as 'Authorization: Bearer <key>'.")
         api_key = keycache.lookup(raw.strip())
         if api_key is None:
+            throttle.check()
             throttle.record_failure()
             # Log the key's first characters only: a key must never reach the logs.
             logger.info("refused an unknown or revoked API key starting %s", raw.strip()[:6])
