@@ -284,7 +284,12 @@ def test_a_case_task_that_runs_twice_before_either_stores_keeps_one_result(
         prompt=greet, provider="fake", cases=[{"name": "a", "variables": {"ask": "x"}}]
     )
     version = new_version(greet, "{{ ask }}")
-    run = EvalRun.objects.get(prompt_version=version)
+    # A run of our own, never enqueued: the module's worker must not finish it first.
+    auto = EvalRun.objects.get(prompt_version=version)
+    run = EvalRun.objects.create(
+        prompt_version=version, trigger=EvalRun.TRIGGER_MANUAL, cases=auto.cases,
+        provider=auto.provider, repeats=1,
+    )
     evals.eval_run_start(run_id=run.pk)
     first = evals.eval_case_execute(run_id=run.pk, case_name="a", repeat_index=0)
     second = evals.eval_case_execute(run_id=run.pk, case_name="a", repeat_index=0)
