@@ -84,6 +84,10 @@ class CeleryWorker:
         if hasattr(self, "_log"):
             self._log.close()
 
+    def pids(self) -> list[int]:
+        """The main process and its pool children (for memory measurements)."""
+        return _group_pids(self.process.pid)
+
     def kill(self) -> None:
         """SIGKILL the whole worker (main process and its pool children)."""
         if self.process and self.process.poll() is None:
@@ -290,8 +294,7 @@ class WebServer:
 
     def pids(self) -> list[int]:
         """The master and its workers (for memory measurements)."""
-        out = subprocess.run(["pgrep", "-g", str(self.process.pid)], capture_output=True, text=True)
-        return [int(pid) for pid in out.stdout.split()]
+        return _group_pids(self.process.pid)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -304,6 +307,11 @@ class WebServer:
         if hasattr(self, "_log"):
             self._log.close()
         wait_for_port(self.port, up=False)
+
+
+def _group_pids(leader: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-g", str(leader)], capture_output=True, text=True)
+    return [int(pid) for pid in out.stdout.split()]
 
 
 def rss_kib(pids: list[int]) -> int:

@@ -105,7 +105,7 @@ def test_soak(stack):
     while time.monotonic() - started < seconds:
         time.sleep(min(5.0, seconds / 12))
         samples.append(
-            (time.monotonic() - started, rss_kib(web.pids()), rss_kib(worker_pids(worker)))
+            (time.monotonic() - started, rss_kib(web.pids()), rss_kib(worker.pids()))
         )
     stop.set()
     for thread in threads:
@@ -151,9 +151,3 @@ def test_soak(stack):
     assert last[1] <= third[1] * 1.25 + 30_000
     assert last[2] <= third[2] * 1.25 + 30_000
 
-
-def worker_pids(worker) -> list[int]:
-    import subprocess
-
-    out = subprocess.run(["pgrep", "-g", str(worker.process.pid)], capture_output=True, text=True)
-    return [int(pid) for pid in out.stdout.split()]
