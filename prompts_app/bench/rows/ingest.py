@@ -19,6 +19,7 @@ import httpx
 
 from prompts_app import services
 from prompts_app.bench.harness import Context, Metric, ratio_at_least, row
+from prompts_app.ledger import EVENT_COLUMNS
 from prompts_app.models import Prompt, UsageEvent
 
 TARGET = ratio_at_least(0.5)
@@ -94,23 +95,8 @@ def _post_batches(url: str, key: str, bodies: list[bytes]) -> None:
                 )
 
 
-COLUMNS = [
-    "project_id",
-    "event_id",
-    "prompt_id",
-    "version_number",
-    "label",
-    "model",
-    "input_tokens",
-    "cached_input_tokens",
-    "output_tokens",
-    "latency_ms",
-    "status",
-    "occurred_at",
-    "cost_pico",
-    "priced",
-    "received_at",
-]
+# The same columns, in the same order, as the ledger's own insert.
+COLUMNS = EVENT_COLUMNS
 
 
 def raw_rows(events: list[dict], project_id: int, prompt_ids: dict[str, int]) -> list[tuple]:
