@@ -10,20 +10,18 @@ are scaled by 30 / days observed.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from collections import Counter
 from decimal import Decimal
 
 import httpx
-from celery import current_app
 from django.conf import settings as django_settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from prompts_app import advisor, finetune
+from prompts_app import advisor, finetune, jobs
 from prompts_app.errors import DomainError
 from prompts_app.models import (
     AdviceState,
@@ -39,8 +37,6 @@ from prompts_app.models import (
     WebhookDelivery,
 )
 from prompts_app.tokens import count_message_tokens, count_text_tokens
-
-logger = logging.getLogger(__name__)
 
 WINDOW_DAYS = 30
 EXAMPLES_USED = re.compile(r"\bexamples\b")
@@ -146,7 +142,7 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
     )
     calls = Decimal(usage["calls"])
     scale = Decimal(WINDOW_DAYS) / usage["days_observed"] if usage["days_observed"] else Decimal(0)
-    dataset = finetune.finetune_dataset(prompt)
+    dataset = finetune.finetune_dataset(prompt, version=version)
     approved = len(dataset["train"]) + len(dataset["validation"])
     one_time = advisor.training_cost(
         training_tokens=finetune.training_tokens(dataset["train"]),
@@ -271,19 +267,14 @@ def alert_create(*, prompt: Prompt, kind: str, advice: dict) -> Alert:
         WebhookDelivery.objects.create(alert=alert, webhook=webhook)
         for webhook in Webhook.objects.filter(project=prompt.project, active=True)
     ]
-    transaction.on_commit(lambda: _enqueue("prompts_app.tasks.alert_email_send", alert_id=alert.pk))
+    transaction.on_commit(
+        lambda: jobs.send("prompts_app.tasks.alert_email_send", alert_id=alert.pk)
+    )
     for delivery in deliveries:
         transaction.on_commit(
-            lambda d=delivery: _enqueue("prompts_app.tasks.webhook_deliver", delivery_id=d.pk)
+            lambda d=delivery: jobs.send("prompts_app.tasks.webhook_deliver", delivery_id=d.pk)
         )
     return alert
-
-
-def _enqueue(task: str, **kwargs) -> None:
-    try:
-        current_app.send_task(task, kwargs=kwargs, retry=True, retry_policy={"max_retries": 2})
-    except Exception as exc:  # noqa: BLE001 - the sweeper sends what is still pending
-        logger.warning("could not enqueue %s %s (the sweeper will retry): %s", task, kwargs, exc)
 
 
 def advice_pass_all(*, now: dt.datetime | None = None) -> dict:
@@ -396,10 +387,10 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
     due = WebhookDelivery.objects.filter(status=WebhookDelivery.PENDING, next_attempt_at__lte=now)
     count = 0
     for delivery_id in due.values_list("pk", flat=True):
-        _enqueue("prompts_app.tasks.webhook_deliver", delivery_id=delivery_id)
+        jobs.send("prompts_app.tasks.webhook_deliver", delivery_id=delivery_id)
         count += 1
     for alert_id in Alert.objects.filter(
         emailed_at__isnull=True, created_at__lt=now - dt.timedelta(minutes=1)
     ).values_list("pk", flat=True):
-        _enqueue("prompts_app.tasks.alert_email_send", alert_id=alert_id)
+        jobs.send("prompts_app.tasks.alert_email_send", alert_id=alert_id)
     return count

@@ -16,13 +16,13 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from promptledger import rendering
 from prompts_app import assertions as checks
+from prompts_app import jobs, selectors
 from prompts_app.errors import DomainError, NotFound
 from prompts_app.models import (
     EvalCase,
@@ -185,33 +185,23 @@ def eval_run_request(*, version: PromptVersion, requested_by: str = "") -> EvalR
 def eval_run_enqueue(*, run_id: int) -> bool:
     """Send the run's first task. If the broker is down the run stays queued
     and the sweeper sends it later, so a version is never left without its run."""
-    try:
-        current_app.send_task(
-            "prompts_app.tasks.eval_run_execute",
-            kwargs={"run_id": run_id},
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
-        )
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper retries
-        logger.warning("could not enqueue eval run %s (the sweeper will retry): %s", run_id, exc)
+    if not jobs.send("prompts_app.tasks.eval_run_execute", run_id=run_id):
         return False
     EvalRun.objects.filter(pk=run_id, status=EvalRun.QUEUED).update(enqueued_at=timezone.now())
     return True
 
 
-def eval_case_enqueue(*, run_id: int, case_name: str, repeat_index: int) -> None:
-    current_app.send_task(
+def eval_case_enqueue(*, run_id: int, case_name: str, repeat_index: int) -> bool:
+    # A case that could not be sent is resent by the sweeper's resume of stale runs.
+    return jobs.send(
         "prompts_app.tasks.eval_case_execute",
-        kwargs={"run_id": run_id, "case_name": case_name, "repeat_index": repeat_index},
+        run_id=run_id,
+        case_name=case_name,
+        repeat_index=repeat_index,
     )
 
 
 # --- static checks ------------------------------------------------------------------
-
-
-def _version_examples(version: PromptVersion) -> list[dict]:
-    esv = version.example_set_version
-    return esv.as_render_examples() if esv else []
 
 
 def render_case(version: PromptVersion, variables: dict) -> str | list[dict]:
@@ -219,7 +209,7 @@ def render_case(version: PromptVersion, variables: dict) -> str | list[dict]:
         version.prompt.kind,
         version.body,
         variables,
-        examples=_version_examples(version),
+        examples=selectors.version_examples(version),
         schema=version.variables,
     )
 
@@ -300,7 +290,8 @@ def _comparison(
         if other is None:
             compared[name] = None
             continue
-        theirs = static_checks(other, cases, provider)
+        # The production version is often the version itself: no need to render it twice.
+        theirs = mine if other.pk == version.pk else static_checks(other, cases, provider)
         compared[name] = {
             "version": other.number,
             "avg_input_tokens": theirs["avg_input_tokens"],

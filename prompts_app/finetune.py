@@ -16,19 +16,20 @@ import json
 from decimal import Decimal
 
 from promptledger import rendering
-from prompts_app.models import Example, Label, ModelPrice, Prompt, PromptVersion
+from prompts_app import selectors
+from prompts_app.errors import NotFound
+from prompts_app.models import Example, ModelPrice, Prompt, PromptVersion
 from prompts_app.tokens import count_message_tokens
 
 VALIDATION_PERCENT = 10
 
 
 def production_version(prompt: Prompt) -> PromptVersion | None:
-    label = (
-        Label.objects.filter(prompt=prompt, name=Label.PRODUCTION).select_related("version").first()
-    )
-    if label is not None:
-        return label.version
-    return PromptVersion.objects.filter(prompt=prompt).order_by("-number").first()
+    """What runtime clients get by default: production, else the latest version."""
+    try:
+        return selectors.prompt_version_for(prompt=prompt, label=None)[0]
+    except NotFound:
+        return None
 
 
 def approved_examples(version: PromptVersion | None) -> list[Example]:
@@ -72,8 +73,10 @@ def split_of(conversation: dict) -> str:
     return "validation" if int(digest[:8], 16) % 100 < VALIDATION_PERCENT else "train"
 
 
-def finetune_dataset(prompt: Prompt) -> dict[str, list[dict]]:
-    version = production_version(prompt)
+def finetune_dataset(
+    prompt: Prompt, *, version: PromptVersion | None = None
+) -> dict[str, list[dict]]:
+    version = version or production_version(prompt)
     dataset: dict[str, list[dict]] = {"train": [], "validation": []}
     for example in approved_examples(version):
         conversation = training_conversation(prompt, version, example)
@@ -92,7 +95,7 @@ def training_tokens(conversations: list[dict]) -> int:
 def finetune_stats(prompt: Prompt, *, epochs: int) -> dict:
     """Examples and tokens per split, and the training cost at the model's price."""
     version = production_version(prompt)
-    dataset = finetune_dataset(prompt)
+    dataset = finetune_dataset(prompt, version=version)
     model = (version.model_config.get("model") if version else None) or None
     price = ModelPrice.objects.in_force(project=prompt.project, model=model) if model else None
     train_tokens = training_tokens(dataset["train"])
