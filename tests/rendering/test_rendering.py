@@ -143,7 +143,7 @@ def test_render_is_byte_identical_across_calls_and_cache_states():
     variables = {"d": {"b": [1, {"z": "é"}], "a": 1.0}, "f": 0.1 + 0.2}
     first = render("text", template, variables)
     second = render("text", template, dict(variables))
-    rendering._CACHE.clear()
+    rendering.environment._CACHE.clear()
     third = render("text", template, variables)
     assert first == second == third == 'a=1.0;b=[1, {"z": "é"}];0.30000000000000004'
     assert first.encode("utf-8") == third.encode("utf-8")
@@ -622,7 +622,7 @@ def test_compiling_never_evaluates_the_template(template):
 
 
 def test_generated_code_has_no_folded_constants():
-    code = rendering._ENV.compile("{{ 'ab'|upper }}{{ 'cd' ~ 'ef' }}{{ 3 * 4 }}", raw=True)
+    code = rendering.environment._ENV.compile("{{ 'ab'|upper }}{{ 'cd' ~ 'ef' }}{{ 3 * 4 }}", raw=True)
     for folded in ("'AB'", "'cdef'", "12"):
         assert folded not in code
 
