@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF, the first to read a form body: see the module.
+    "prompts_app.middleware.InputHygieneMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -147,6 +149,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
+# The largest request body, in bytes, of any API call or admin form (Django's
+# default, 2.5 MB): a larger API request is a 413 naming the limit, a larger admin
+# form a page saying so. Templates are capped far lower (100,000 characters).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 2_621_440)
+
+# The window a usage event's timestamp must fall in: no older than the ledger's
+# longest view (`days` up to 400, today included; an older event could never be
+# shown) and no more than this many seconds ahead of the server's clock.
+USAGE_MAX_AGE_DAYS = env_int("USAGE_MAX_AGE_DAYS", 400)
+USAGE_MAX_FUTURE_SECONDS = env_int("USAGE_MAX_FUTURE_SECONDS", 300)
+
 # How long a process trusts an API-key lookup: a revocation reaches other
 # processes within this many seconds (0: look every request up).
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 10)
@@ -175,7 +188,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["prompts_app.api.parsers.CheckedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "prompts_app.api.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",

@@ -11,3 +11,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# Under /api/ Django's own error pages answer in the API's JSON error shape.
+handler400 = "prompts_app.api.errors.bad_request_view"
+handler404 = "prompts_app.api.errors.not_found_view"
+handler500 = "prompts_app.api.errors.server_error_view"

@@ -21,7 +21,8 @@ class Prompt:
     Attributes: ``name``, ``kind`` ("text" or "chat"), ``version`` (int; None for a
     fallback), ``label`` (the label it was resolved through, None when fetched by
     version), ``template`` (text) or ``messages`` (chat), ``examples`` (pinned
-    few-shot examples), ``example_set``, ``model_config``, ``variables_schema``,
+    few-shot examples), ``example_set``, ``model_config``, ``template_options``
+    (Jinja's ``trim_blocks``/``lstrip_blocks`` as the version set them), ``variables_schema``,
     ``content_hash``, ``created_at``, ``is_fallback``.
     """
 
@@ -35,6 +36,7 @@ class Prompt:
         "examples",
         "example_set",
         "model_config",
+        "template_options",
         "variables_schema",
         "content_hash",
         "created_at",
@@ -55,6 +57,7 @@ class Prompt:
     examples: list[dict[str, Any]]
     example_set: dict[str, Any] | None
     model_config: dict[str, Any]
+    template_options: dict[str, bool]
     variables_schema: dict[str, Any] | None
     content_hash: str
     created_at: str | None
@@ -77,6 +80,8 @@ class Prompt:
         self.examples = list(payload.get("examples") or [])
         self.example_set = payload.get("example_set")
         self.model_config = dict(payload.get("model_config") or {})
+        # Jinja whitespace options the version was written for (trim_blocks, lstrip_blocks)
+        self.template_options = dict(payload.get("template_options") or {})
         self.variables_schema = payload.get("variables")
         self.content_hash = payload.get("content_hash") or ""
         self.created_at = payload.get("created_at")
@@ -106,6 +111,7 @@ class Prompt:
         label: str | None = None,
         version: int | None = None,
         model_config: dict[str, Any] | None = None,
+        template_options: dict[str, bool] | None = None,
     ) -> Prompt:
         """A prompt built locally from a fallback template (str: text; list of
         {role, content}: chat), for a cold start with no server. ``version`` is None;
@@ -129,8 +135,9 @@ class Prompt:
             "examples": [],
             "example_set": None,
             "model_config": dict(model_config or {}),
+            "template_options": dict(template_options or {}),
             "variables": None,
-            "content_hash": rendering.content_hash(kind, body),
+            "content_hash": rendering.content_hash(kind, body, template_options),
             "created_at": None,
         }
         prompt = cls(payload, is_fallback=True)
@@ -156,7 +163,12 @@ class Prompt:
                 raise TypeError("render() takes a dict of variables and/or keyword arguments.")
             values = {**variables, **kwargs} if kwargs else variables
         return rendering.render(
-            self.kind, self._body, values, examples=self._examples, schema=self._schema
+            self.kind,
+            self._body,
+            values,
+            examples=self._examples,
+            schema=self._schema,
+            options=self.template_options or None,
         )
 
     @property
@@ -165,7 +177,7 @@ class Prompt:
         schema = self._schema
         if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
             return list(schema["properties"])
-        return rendering.infer_variables(self.kind, self._body)
+        return rendering.infer_variables(self.kind, self._body, self.template_options or None)
 
     @property
     def body(self) -> str | list[dict[str, str]]:

@@ -174,7 +174,9 @@ def _custom_schema(prompt: Prompt, version: PromptVersion | None) -> dict | None
     if version is None or not version.variables:
         return None
     try:
-        inferred = rendering.infer_schema(prompt.kind, _version_body(prompt, version))
+        inferred = rendering.infer_schema(
+            prompt.kind, _version_body(prompt, version), version.template_options
+        )
     except (RenderError, DomainError):
         return version.variables
     return None if inferred == version.variables else version.variables
@@ -453,6 +455,7 @@ def side_by_side_rows(text: str) -> list[dict[str, Any]]:
 SECTION_TITLES = {
     "template": "Template",
     "messages": "Messages",
+    "template_options": "Whitespace options",
     "examples": "Few-shot examples",
     "model_config": "Model config",
     "variables": "Variables schema",

@@ -10,9 +10,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jsonschema
 import regex
 
+from promptledger import rendering
 from prompts_app.errors import DomainError
 from prompts_app.tokens import count_text_tokens
 
@@ -85,13 +85,15 @@ def _json_schema(output: str, a: dict, expected: str) -> Verdict:
         data = _parse_json(output)
     except ValueError as exc:
         return Verdict("json_schema", False, f"not valid JSON: {exc}")
+    # the renderer's validator: local $ref only (never fetched), bounded patterns and time
     try:
-        jsonschema.validate(data, a["schema"])
-    except jsonschema.ValidationError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        return Verdict("json_schema", False, f"{path}: {exc.message}")
-    except jsonschema.SchemaError as exc:
-        return Verdict("json_schema", False, f"the schema is invalid: {exc.message}")
+        errors = rendering.json_schema_errors(a["schema"], data)
+    except rendering.RenderError as exc:
+        return Verdict("json_schema", False, f"the schema could not be checked: {exc.message}")
+    if errors:
+        first = errors[0]
+        path = "(root)" if first["path"] == "variables" else first["path"]
+        return Verdict("json_schema", False, f"{path}: {first['message']}")
     return Verdict("json_schema", True, "matches the schema")
 
 
@@ -149,8 +151,8 @@ def assertions_clean(assertions, *, field: str = "assertions") -> list[dict]:
                 ) from None
         if a["type"] == "json_schema":
             try:
-                jsonschema.Draft202012Validator.check_schema(a["schema"])
-            except jsonschema.SchemaError as exc:
+                rendering.check_variables_schema(a["schema"])
+            except rendering.RenderError as exc:
                 raise DomainError(
                     f"{where}.schema is not a valid JSON Schema: {exc.message}",
                     field=f"{where}.schema",

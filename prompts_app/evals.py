@@ -211,6 +211,7 @@ def render_case(version: PromptVersion, variables: dict) -> str | list[dict]:
         variables,
         examples=selectors.version_examples(version),
         schema=version.variables,
+        options=version.template_options,
     )
 
 

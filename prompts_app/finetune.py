@@ -49,7 +49,9 @@ def example_user_message(prompt: Prompt, version: PromptVersion, example_input) 
         )
         if user_template is not None:
             try:
-                return rendering.render("text", user_template, example_input)
+                return rendering.render(
+                    "text", user_template, example_input, options=version.template_options
+                )
             except rendering.RenderError:
                 pass
     return json.dumps(example_input, ensure_ascii=False, sort_keys=True)

@@ -14,7 +14,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from prompts_app import advisor
+from prompts_app import advisor, validation
+from prompts_app.errors import DomainError
 from prompts_app.models import (
     AdvisorSettings,
     ApiKey,
@@ -44,6 +45,19 @@ def normalize_newlines(text: str) -> str:
 
 def code_textarea(rows: int = 4) -> forms.Textarea:
     return forms.Textarea(attrs={**CODE_ATTRS, "rows": rows})
+
+
+def parse_json_text(text: str, not_json: str) -> Any:
+    """JSON typed into a textarea, with the API's checks (depth, NUL, lone
+    surrogates, infinite numbers): each failure a ValidationError on the field."""
+    try:
+        return validation.json_loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{not_json}: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+    except ValueError as exc:
+        raise ValidationError(f"{not_json}: {exc}.") from None
+    except DomainError as exc:
+        raise ValidationError(exc.message) from None
 
 
 class TemplateTextField(forms.CharField):
@@ -82,12 +96,7 @@ class JSONTextField(forms.CharField):
         text = super().to_python(value)
         if text in self.empty_values:
             return None
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-            ) from None
+        parsed = parse_json_text(text, "This is not valid JSON")
         if self.types and not isinstance(parsed, self.types):
             raise ValidationError(f"This must be {self.type_label}.")
         return parsed
@@ -140,13 +149,7 @@ class ExampleInputField(forms.CharField):
     def to_python(self, value):
         text = normalize_newlines(super().to_python(value) or "")
         if text.strip().startswith("{"):
-            try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValidationError(
-                    f"Starts with '{{' but is not valid JSON: {exc.msg} "
-                    f"(line {exc.lineno}, column {exc.colno})."
-                ) from None
+            parsed = parse_json_text(text, "Starts with '{' but is not valid JSON")
             if isinstance(parsed, dict):
                 return parsed
         return text
@@ -251,7 +254,14 @@ def _body_field(kind: str, *, required: bool) -> forms.Field:
 class PromptVersionFieldsMixin:
     """The fields that make a new version (shared by the add and change forms)."""
 
-    CONTENT_FIELDS = ("body", "model_config", "variables_schema", "example_set_version")
+    CONTENT_FIELDS = (
+        "body",
+        "model_config",
+        "variables_schema",
+        "example_set_version",
+        "trim_blocks",
+        "lstrip_blocks",
+    )
 
     def _add_version_fields(self, *, kind: str, esv_queryset, with_project: bool, body_required: bool):
         self.fields["body"] = _body_field(kind, required=body_required)
@@ -270,6 +280,17 @@ class PromptVersionFieldsMixin:
         self.fields["example_set_version"] = ExampleSetVersionChoiceField(
             queryset=esv_queryset, with_project=with_project
         )
+        self.fields["trim_blocks"] = forms.BooleanField(
+            required=False,
+            label="Trim blocks",
+            help_text="Jinja's trim_blocks: drop the first newline after a {% block %} tag "
+            "(chat templates from Hugging Face expect it).",
+        )
+        self.fields["lstrip_blocks"] = forms.BooleanField(
+            required=False,
+            label="Lstrip blocks",
+            help_text="Jinja's lstrip_blocks: strip spaces and tabs before a {% block %} tag.",
+        )
         self.fields["message"] = forms.CharField(
             required=False,
             label="Commit message",
@@ -286,6 +307,10 @@ class PromptVersionFieldsMixin:
             "variables": data.get("variables_schema"),
             "example_set_version": data.get("example_set_version"),
             "message": data.get("message") or "",
+            "template_options": {
+                "trim_blocks": bool(data.get("trim_blocks")),
+                "lstrip_blocks": bool(data.get("lstrip_blocks")),
+            },
         }
         if self.kind == Prompt.KIND_CHAT:
             kwargs["messages"] = body
@@ -347,6 +372,8 @@ class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
                 model_config=as_json_text(latest.model_config) if latest.model_config else "",
                 variables_schema=as_json_text(custom_schema) if custom_schema else "",
                 example_set_version=latest.example_set_version_id,
+                trim_blocks=latest.trim_blocks,
+                lstrip_blocks=latest.lstrip_blocks,
             )
         initial.update(kwargs.pop("initial", None) or {})
         super().__init__(*args, initial=initial, **kwargs)
@@ -357,7 +384,17 @@ class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
             body_required=False,
         )
         # Keep the page in reading order: content first, then metadata, then the preview box.
-        self.order_fields(["body", "message", "model_config", "example_set_version", "variables_schema"])
+        self.order_fields(
+            [
+                "body",
+                "message",
+                "model_config",
+                "example_set_version",
+                "trim_blocks",
+                "lstrip_blocks",
+                "variables_schema",
+            ]
+        )
 
     def content_changed(self) -> bool:
         if self.latest is None:
@@ -377,6 +414,10 @@ class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
             "messages": body if self.kind == Prompt.KIND_CHAT else None,
             "variables": self.cleaned_data.get("preview_variables") or {},
             "examples": esv.as_render_examples() if esv is not None else [],
+            "template_options": {
+                "trim_blocks": bool(self.cleaned_data.get("trim_blocks")),
+                "lstrip_blocks": bool(self.cleaned_data.get("lstrip_blocks")),
+            },
         }
 
 
@@ -512,9 +553,9 @@ class PreviewForm(forms.Form):
             looks_json = not types and raw.lstrip()[:1] in ("[", "{")
             if wants_json or looks_json:
                 try:
-                    result[name] = json.loads(raw)
+                    result[name] = validation.json_loads(raw, field=name)
                     continue
-                except json.JSONDecodeError:
+                except (ValueError, DomainError):
                     pass  # left as text: the schema check then says what type it wanted
             result[name] = raw
         return result

@@ -1,12 +1,20 @@
 """The token-cost ledger: ingestion of usage batches and the daily rollups.
 
 Each batch is validated event by event (good events are stored even when
-others are rejected). Events are inserted with ON CONFLICT DO NOTHING
-RETURNING, so exactly the rows this request inserted — never a duplicate from
-a retry or a concurrent request — are added to the rollups, by atomic upserts
-taken in key order (no lost updates, no deadlocks between batches). Costs are
-integers of picodollars, computed at ingestion with the price in force at the
-event's time.
+others are rejected). An event's timestamp must fall in the window the ledger
+can show: no older than its longest view (MAX_LEDGER_DAYS, or the shorter
+settings.USAGE_MAX_AGE_DAYS) and no more than settings.USAGE_MAX_FUTURE_SECONDS
+ahead of the server's clock. An event id already stored (or earlier in the
+batch) is a duplicate when the event says the same thing, and a conflict when
+it does not: the first version stands either way, and conflicts are listed per
+event so the client learns that it reuses ids.
+
+Events are inserted with ON CONFLICT DO NOTHING RETURNING, so exactly the
+rows this request inserted — never a duplicate from a retry or a concurrent
+request — are added to the rollups, by atomic upserts taken in key order (no
+lost updates, no deadlocks between batches). Costs are integers of
+picodollars, computed at ingestion with the price in force at the event's
+time.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -27,7 +36,8 @@ from prompts_app.pricing import call_cost
 
 MAX_BATCH = 1000
 MAX_TOKENS = 10_000_000
-MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+# The ledger's longest view (`days` of the ledger endpoints), today included.
+MAX_LEDGER_DAYS = 400
 EVENT_KEYS = {
     "event_id",
     "prompt",
@@ -54,6 +64,7 @@ class Rejected(Exception):
 class IngestResult:
     accepted: int = 0
     duplicates: int = 0
+    conflicts: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     unpriced: int = 0
 
@@ -61,6 +72,7 @@ class IngestResult:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "conflicts": sorted(self.conflicts, key=lambda c: c["index"]),
             "rejected": self.rejected,
             "unpriced": self.unpriced,
         }
@@ -90,20 +102,63 @@ def _str(event: dict, key: str, *, required: bool, limit: int) -> str:
     return value
 
 
-def _timestamp(event: dict, now: dt.datetime) -> dt.datetime:
+def _shown(raw: str) -> str:
+    return raw if len(raw) <= 40 else raw[:37] + "..."
+
+
+def usage_max_age_days() -> int:
+    """How many days back (today included) an event may be dated."""
+    return max(1, min(settings.USAGE_MAX_AGE_DAYS, MAX_LEDGER_DAYS))
+
+
+def usage_window(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The earliest and latest timestamps an event may carry at `now` (UTC)."""
+    days = usage_max_age_days()
+    today = now.astimezone(dt.UTC).date()
+    earliest = dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(), tzinfo=dt.UTC)
+    return earliest, now + dt.timedelta(seconds=settings.USAGE_MAX_FUTURE_SECONDS)
+
+
+def _timestamp(event: dict, now: dt.datetime, window: tuple[dt.datetime, dt.datetime]):
     raw = event.get("timestamp")
     if raw is None:
         return now
-    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    try:
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError as exc:
+        # Well formed but no such moment: 2025-02-30, 23:59:60 (no leap seconds), hour 24.
+        raise Rejected(
+            f"'timestamp' {_shown(raw)} is not a real date-time ({exc}).", "timestamp"
+        ) from None
     if parsed is None:
         raise Rejected(
             "'timestamp' must be an ISO 8601 date-time, e.g. 2026-11-28T14:03:00Z.", "timestamp"
         )
     if timezone.is_naive(parsed):
         raise Rejected("'timestamp' needs a time zone (end it with Z for UTC).", "timestamp")
-    if parsed > now + MAX_CLOCK_SKEW:
-        raise Rejected("'timestamp' is in the future: check the client's clock.", "timestamp")
-    return parsed.astimezone(dt.UTC)
+    earliest, latest = window
+    try:
+        parsed = parsed.astimezone(dt.UTC)
+    except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar
+        parsed = earliest - dt.timedelta(days=1) if parsed.year < 2 else latest + dt.timedelta(1)
+    if parsed < earliest:
+        days = usage_max_age_days()
+        longest = ", the ledger's longest view" if days == MAX_LEDGER_DAYS else ""
+        raise Rejected(
+            f"'timestamp' {_shown(raw)} is older than the ledger keeps: events must be from "
+            f"{earliest.date().isoformat()} on (the last {days} days{longest}), or no "
+            "ledger view could ever show them.",
+            "timestamp",
+        )
+    if parsed > latest:
+        minutes = settings.USAGE_MAX_FUTURE_SECONDS / 60
+        raise Rejected(
+            f"'timestamp' {_shown(raw)} is in the future (more than {minutes:g} minutes past "
+            f"the server's clock, now {now.astimezone(dt.UTC).isoformat(timespec='seconds')}):"
+            " check the client's clock.",
+            "timestamp",
+        )
+    return parsed
 
 
 class _Context:
@@ -137,7 +192,9 @@ class _Context:
         return next((p for p in self.prices.get(model, []) if p.effective_from <= at), None)
 
 
-def _clean_event(event: Any, ctx: _Context, now: dt.datetime) -> dict:
+def _clean_event(
+    event: Any, ctx: _Context, now: dt.datetime, window: tuple[dt.datetime, dt.datetime]
+) -> dict:
     if not isinstance(event, dict):
         raise Rejected("Each event must be an object.")
     unknown = sorted(set(event) - EVENT_KEYS)
@@ -171,7 +228,7 @@ def _clean_event(event: Any, ctx: _Context, now: dt.datetime) -> dict:
     status = event.get("status", UsageEvent.STATUS_OK)
     if status not in (UsageEvent.STATUS_OK, UsageEvent.STATUS_ERROR):
         raise Rejected("'status' must be 'ok' or 'error'.", "status")
-    occurred_at = _timestamp(event, now)
+    occurred_at = _timestamp(event, now, window)
     price = ctx.price_at(model, occurred_at)
     cost_pico = None
     if price is not None:
@@ -196,6 +253,49 @@ def _clean_event(event: Any, ctx: _Context, now: dt.datetime) -> dict:
         "occurred_at": occurred_at,
         "cost_pico": cost_pico,
         "priced": cost_pico is not None,
+        # What the client said, as opposed to what the server filled in: a retry
+        # that leaves out the timestamp or names a label that has since moved is
+        # still the same event.
+        "_compare": (
+            *SAME_EVENT_FIELDS,
+            *(("version_number",) if event.get("version") is not None else ()),
+            *(("occurred_at",) if event.get("timestamp") is not None else ()),
+        ),
+    }
+
+
+# The fields that make two sends of one event id the same event (see "_compare").
+SAME_EVENT_FIELDS = (
+    "prompt_id",
+    "label",
+    "model",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "status",
+)
+FIELD_NAMES = {"prompt_id": "prompt", "version_number": "version", "occurred_at": "timestamp"}
+
+
+def _differences(row: dict, other: dict, *, both_said: bool = False) -> list[str]:
+    """The fields in which `row` says something else than `other`: the fields the
+    client of `row` gave (and, for two events of one batch, `other`'s client too)."""
+    names = row["_compare"]
+    if both_said:
+        names = [name for name in names if name in other["_compare"]]
+    return [FIELD_NAMES.get(name, name) for name in names if row[name] != other[name]]
+
+
+def _conflict(row: dict, fields: list[str], where: str) -> dict:
+    return {
+        "index": row["_index"],
+        "event_id": row["event_id"],
+        "fields": fields,
+        "reason": (
+            f"Event id '{row['event_id']}' was {where} with different {', '.join(fields)}: the "
+            "first version stands and this one was not counted. Give every event its own id."
+        ),
     }
 
 
@@ -325,13 +425,14 @@ def usage_ingest(*, project: Project, events: Any) -> IngestResult:
             field="events",
         )
     now = timezone.now()
+    window = usage_window(now)
     ctx = _Context(project, events)
     result = IngestResult()
     rows: list[dict] = []
-    seen: set[str] = set()
+    first_in_batch: dict[str, dict] = {}
     for index, event in enumerate(events):
         try:
-            row = _clean_event(event, ctx, now)
+            row = _clean_event(event, ctx, now, window)
         except Rejected as exc:
             event_id = event.get("event_id") if isinstance(event, dict) else None
             result.rejected.append(
@@ -343,19 +444,45 @@ def usage_ingest(*, project: Project, events: Any) -> IngestResult:
                 }
             )
             continue
-        if row["event_id"] in seen:
-            result.duplicates += 1
+        row["_index"] = index
+        first = first_in_batch.get(row["event_id"])
+        if first is not None:
+            fields = _differences(row, first, both_said=True)
+            if fields:
+                result.conflicts.append(_conflict(row, fields, "sent earlier in this batch"))
+            else:
+                result.duplicates += 1
             continue
-        seen.add(row["event_id"])
+        first_in_batch[row["event_id"]] = row
         rows.append(row)
     with transaction.atomic():
         inserted_ids = _insert_events(project, rows, now) if rows else set()
         inserted = [row for row in rows if row["event_id"] in inserted_ids]
         _upsert_rollups(project, inserted)
+    if len(inserted) < len(rows):
+        _sort_out_resends(
+            project, [row for row in rows if row["event_id"] not in inserted_ids], result
+        )
     result.accepted = len(inserted)
-    result.duplicates += len(rows) - len(inserted)
     result.unpriced = sum(not row["priced"] for row in inserted)
     return result
+
+
+def _sort_out_resends(project: Project, resent: list[dict], result: IngestResult) -> None:
+    """Event ids stored before this batch: duplicates when they say the same, conflicts not."""
+    stored = {
+        values["event_id"]: values
+        for values in UsageEvent.objects.filter(
+            project=project, event_id__in=[row["event_id"] for row in resent]
+        ).values("event_id", "version_number", "occurred_at", *SAME_EVENT_FIELDS)
+    }
+    for row in resent:
+        previous = stored.get(row["event_id"])
+        fields = _differences(row, previous) if previous is not None else []
+        if fields:
+            result.conflicts.append(_conflict(row, fields, "already stored"))
+        else:
+            result.duplicates += 1
 
 
 def pico_to_dollars(value: int | None) -> Decimal | None:

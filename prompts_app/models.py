@@ -129,6 +129,9 @@ class PromptVersion(models.Model):
         default=dict, blank=True, help_text="JSON Schema of the variables."
     )
     model_config = models.JSONField(default=dict, blank=True)
+    # Jinja whitespace options, for templates written for them (chat templates are)
+    trim_blocks = models.BooleanField(default=False)
+    lstrip_blocks = models.BooleanField(default=False)
     example_set_version = models.ForeignKey(
         "ExampleSetVersion",
         null=True,
@@ -161,6 +164,10 @@ class PromptVersion(models.Model):
     def body(self):
         """The template for text prompts, the message list for chat prompts."""
         return self.messages if self.prompt.kind == Prompt.KIND_CHAT else self.template
+
+    @property
+    def template_options(self) -> dict:
+        return {"trim_blocks": self.trim_blocks, "lstrip_blocks": self.lstrip_blocks}
 
 
 class Label(models.Model):

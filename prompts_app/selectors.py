@@ -29,7 +29,7 @@ from prompts_app.models import (
     UsageRollup,
 )
 from prompts_app.jsonutil import sha256_of
-from prompts_app.ledger import ROLLUP_SUMS, pico_to_dollars
+from prompts_app.ledger import MAX_LEDGER_DAYS, ROLLUP_SUMS, pico_to_dollars
 from prompts_app.tokens import count_rendered_tokens
 
 
@@ -125,6 +125,7 @@ def resolve_payload(*, prompt: Prompt, version: PromptVersion, label: str | None
         "examples": version_examples(version),
         "example_set": {"name": esv.example_set.name, "version": esv.number} if esv else None,
         "model_config": version.model_config,
+        "template_options": version.template_options,
         "variables": version.variables,
         "content_hash": version.content_hash,
         "created_at": version.created_at.isoformat().replace("+00:00", "Z"),
@@ -169,6 +170,7 @@ def render_payload(resolved: dict, variables: Any) -> dict:
         variables,
         examples=resolved["examples"],
         schema=resolved["variables"],
+        options=resolved.get("template_options"),
     )
     result = {
         "prompt": resolved["prompt"],
@@ -183,7 +185,9 @@ def render_payload(resolved: dict, variables: Any) -> dict:
     return result
 
 
-def draft_render(*, template: Any, messages: Any, variables: Any, examples: Any) -> dict:
+def draft_render(
+    *, template: Any, messages: Any, variables: Any, examples: Any, template_options: Any = None
+) -> dict:
     """Render a draft that is not saved (admin preview, CI linting). Stores nothing."""
     if (template is None) == (messages is None):
         raise DomainError(
@@ -194,14 +198,18 @@ def draft_render(*, template: Any, messages: Any, variables: Any, examples: Any)
     cleaned = validation.examples_clean(examples if examples is not None else [])
     render_examples = [{"input": e["input"], "output": e["output"]} for e in cleaned]
     output = rendering.render(
-        kind, body, variables if variables is not None else {}, examples=render_examples
+        kind,
+        body,
+        variables if variables is not None else {},
+        examples=render_examples,
+        options=template_options,
     )
     return {
         "kind": kind,
         "text": output if isinstance(output, str) else None,
         "messages": output if isinstance(output, list) else None,
         "token_count": count_rendered_tokens(output),
-        "variables": rendering.infer_variables(kind, body),
+        "variables": rendering.infer_variables(kind, body, template_options),
     }
 
 
@@ -241,10 +249,19 @@ def _lines_of(version: PromptVersion, section: str) -> list[str]:
         return json.dumps(version.model_config, indent=2, sort_keys=True).splitlines()
     if section == "variables":
         return json.dumps(version.variables, indent=2, sort_keys=True).splitlines()
+    if section == "template_options":
+        return [f"{key}: {str(value).lower()}" for key, value in version.template_options.items()]
     raise ValueError(section)
 
 
-DIFF_SECTIONS = ("template", "messages", "examples", "model_config", "variables")
+DIFF_SECTIONS = (
+    "template",
+    "messages",
+    "template_options",
+    "examples",
+    "model_config",
+    "variables",
+)
 
 
 def prompt_version_diff(*, prompt: Prompt, from_number: Any, to_number: Any) -> dict:
@@ -328,7 +345,6 @@ def eval_run_latest(*, version: PromptVersion):
 # --- ledger -------------------------------------------------------------------
 
 LEDGER_GROUPS = {"day": "day", "version": "version_number", "model": "model"}
-MAX_LEDGER_DAYS = 400
 
 
 def _ledger_window(days: Any, today: dt.date | None) -> tuple[int, dt.date, dt.date]:

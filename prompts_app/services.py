@@ -136,12 +136,18 @@ def prompt_update(
 
 
 def version_content_hash(
-    *, kind: str, body: Any, variables: dict, model_config: dict, examples_hash: str | None
+    *,
+    kind: str,
+    body: Any,
+    variables: dict,
+    model_config: dict,
+    examples_hash: str | None,
+    template_options: Any = None,
 ) -> str:
     """Hash of everything that makes a version render and run the way it does."""
     return sha256_of(
         {
-            "body": rendering.content_hash(kind, body),
+            "body": rendering.content_hash(kind, body, template_options),
             "variables": variables,
             "model_config": model_config,
             "examples": examples_hash,
@@ -160,16 +166,20 @@ def prompt_version_create(
     example_set_version: ExampleSetVersion | None = None,
     message: str = "",
     author: str = "",
+    template_options: dict | None = None,
 ) -> PromptVersion:
     """Create version n+1. Numbers stay gap-free and unique under concurrent writers
     because the prompt row is locked while the number is taken."""
     body = validation.prompt_body_clean(prompt.kind, template, messages)
-    rendering.validate_template(prompt.kind, body)
+    options = rendering.TemplateOptions.of(template_options)
+    rendering.validate_template(prompt.kind, body, options=options)
     schema = (
         validation.schema_clean(variables)
         if variables is not None
-        else rendering.infer_schema(prompt.kind, body)
+        else rendering.infer_schema(prompt.kind, body, options)
     )
+    if variables is not None:
+        rendering.check_variables_schema(schema)  # JSON Schema 2020-12, every keyword enforceable
     config = validation.model_config_clean(model_config)
     message = validation.check_text(message, field="message", limit=validation.MAX_MESSAGE_CHARS)
     if (
@@ -191,6 +201,8 @@ def prompt_version_create(
         messages=body if prompt.kind == Prompt.KIND_CHAT else None,
         variables=schema,
         model_config=config,
+        trim_blocks=options.trim_blocks,
+        lstrip_blocks=options.lstrip_blocks,
         example_set_version=example_set_version,
         message=message,
         author=author[:150],
@@ -200,6 +212,7 @@ def prompt_version_create(
             variables=schema,
             model_config=config,
             examples_hash=example_set_version.content_hash if example_set_version else None,
+            template_options=options,
         ),
     )
     transaction.on_commit(lambda: resolve_cache.invalidate_prompt(prompt))

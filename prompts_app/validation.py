@@ -3,6 +3,9 @@ value or raises a DomainError that names the field and says how to fix it."""
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -185,3 +188,144 @@ def examples_clean(examples: Any) -> list[dict]:
             "The examples are too large (5 MB at most per version).", field="examples"
         )
     return cleaned
+
+
+# --- JSON and text hygiene ---------------------------------------------------------
+#
+# What a client sends as JSON (an API body, an admin JSON textarea) is checked once,
+# as it is parsed, for what no field can hold: containers nested deeper than
+# MAX_JSON_DEPTH, lone UTF-16 surrogates ("\ud800": not a character, and not
+# encodable as UTF-8), NUL characters (PostgreSQL text and jsonb cannot store
+# them), and numbers that overflow to infinity (not JSON). Each is a 400 that
+# names the field; nothing past the parser ever sees such a value.
+
+MAX_JSON_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A NUL or a surrogate can only reach a parsed JSON string through a \u escape:
+# a body without one needs no per-string check.
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def json_path(parts: tuple, base: str | None = None) -> str | None:
+    """("events", 3, "model") -> "events[3].model" (the API's field spelling)."""
+    path = base or ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path or None
+
+
+def text_problem(value: str) -> tuple[str, str] | None:
+    """(code, what is wrong) when a string cannot be stored as text, else None."""
+    if "\x00" in value:
+        return "nul_character", "contains a NUL character (\\u0000), which text cannot hold"
+    if not value.isascii():
+        found = _SURROGATE.search(value)
+        if found:
+            return (
+                "invalid_unicode",
+                f"contains a lone UTF-16 surrogate (\\u{ord(found.group()):04x}), which is not "
+                "a character: send valid Unicode (a pair of surrogates, or the character itself)",
+            )
+    return None
+
+
+def check_text_value(value: str, *, field: str | None) -> str:
+    problem = text_problem(value)
+    if problem:
+        code, what = problem
+        raise DomainError(f"'{field or 'value'}' {what}.", field=field, code=code)
+    return value
+
+
+def _node_parts(node) -> tuple:
+    parts = []
+    while node is not None:
+        node, key = node
+        parts.append(key)
+    return tuple(reversed(parts))
+
+
+def _scalar_problem(value: Any, texts: bool) -> tuple[str, str] | None:
+    if type(value) is float and not math.isfinite(value):
+        return "invalid_number", "is a number too large for JSON (it overflows to infinity)"
+    if texts and type(value) is str:
+        return text_problem(value)
+    return None
+
+
+def json_value_check(
+    value: Any, *, field: str | None = None, texts: bool = True, max_depth: int = MAX_JSON_DEPTH
+) -> Any:
+    """Raise a DomainError naming the first place in `value` that cannot be stored
+    (see above); `texts=False` skips the per-string checks (when the raw JSON had
+    no \\u escape that could produce one). Iterative: any depth is safe to check."""
+
+    def refuse(node, code: str, what: str, *, key: bool = False):
+        where = json_path(_node_parts(node), field)
+        if key:
+            message = f"A key in '{where or 'the body'}' {what}."
+        else:
+            message = f"'{where or 'value'}' {what}."
+        raise DomainError(message, field=where, code=code)
+
+    problem = _scalar_problem(value, texts)
+    if problem:
+        refuse(None, *problem)
+    if type(value) is not dict and type(value) is not list:
+        return value
+    stack: list[tuple[Any, Any, int]] = [(value, None, 0)]
+    while stack:
+        item, node, depth = stack.pop()
+        if depth >= max_depth:
+            where = json_path(_node_parts(node), field)
+            shown = where if not where or len(where) <= 60 else where[:57] + "..."
+            raise DomainError(
+                f"The JSON is nested more than {max_depth} levels deep"
+                f"{f' at {shown!s}' if shown else ''}: arrays and objects may nest "
+                f"{max_depth} levels at most.",
+                field=where,
+                code="too_deep",
+            )
+        is_dict = type(item) is dict
+        for key, child in item.items() if is_dict else enumerate(item):
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, (node, key), depth + 1))
+            elif kind is float or (texts and kind is str):
+                problem = _scalar_problem(child, texts)
+                if problem:
+                    refuse((node, key), *problem)
+            if texts and is_dict and type(key) is str:
+                problem = text_problem(key)
+                if problem:
+                    refuse(node, *problem, key=True)
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON: numbers must be finite")
+
+
+def json_loads(text: str, *, field: str | None = None) -> Any:
+    """json.loads for client text: a ValueError (json.JSONDecodeError for syntax)
+    for what is not JSON, a DomainError naming the field for what no field can
+    hold (see above)."""
+    try:
+        # 1e999 parses to infinity: the check below names its field.
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise DomainError(
+            f"The JSON{f' in {field!s}' if field else ''} is nested too deeply: arrays and "
+            f"objects may nest {MAX_JSON_DEPTH} levels at most.",
+            field=field,
+            code="too_deep",
+        ) from None
+    risky = (
+        _RISKY_ESCAPE.search(text) is not None
+        or "\x00" in text
+        or (not text.isascii() and _SURROGATE.search(text) is not None)
+    )
+    return json_value_check(value, field=field, texts=risky)

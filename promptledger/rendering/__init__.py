@@ -48,7 +48,12 @@ This package's public names are the only contract; the modules are not.
 
 from __future__ import annotations
 
-from .environment import RESERVED_VARIABLES, compile_template
+from .environment import (
+    DEFAULT_OPTIONS,
+    RESERVED_VARIABLES,
+    TemplateOptions,
+    compile_template,
+)
 from .errors import (
     DEFAULT_LIMITS,
     InvalidVariables,
@@ -57,7 +62,9 @@ from .errors import (
     RenderLimitExceeded,
     RenderLimits,
     SandboxViolation,
+    TemplateRaised,
     TemplateSyntaxProblem,
+    UnprintableValue,
 )
 from .render import (
     CHAT_ROLES,
@@ -69,7 +76,7 @@ from .render import (
     render,
     validate_template,
 )
-from .schema import validate_variables
+from .schema import check_variables_schema, json_schema_errors, validate_variables
 
 __all__ = [
     "CHAT_ROLES",
@@ -83,7 +90,13 @@ __all__ = [
     "RenderLimitExceeded",
     "RenderLimits",
     "SandboxViolation",
+    "TemplateOptions",
+    "TemplateRaised",
     "TemplateSyntaxProblem",
+    "UnprintableValue",
+    "DEFAULT_OPTIONS",
+    "check_variables_schema",
+    "json_schema_errors",
     "compile_template",
     "content_hash",
     "infer_schema",

@@ -7,6 +7,7 @@ import re
 import threading
 import types
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import nodes
@@ -15,6 +16,7 @@ from jinja2.compiler import operators as _CMP_OPERATORS
 from jinja2.environment import Template as _JinjaTemplate
 from jinja2.exceptions import (
     SecurityError,
+    TemplateAssertionError,
     TemplateSyntaxError,
 )
 from jinja2.filters import FILTERS as _JINJA_FILTERS
@@ -54,6 +56,7 @@ from .guards import (
     _g_joiner,
     _g_lipsum,
     _g_namespace,
+    _g_raise_exception,
     _g_range,
     _guard_iter,
     _is_plain,
@@ -74,8 +77,58 @@ from .guards import (
     _wrap_filter,
     _wrap_test,
 )
+from .variables import analyze_variables
 
+# Variables the renderer provides itself: a caller's variable of the same name is
+# refused (never silently replaced). The globals below are defaults a caller's variable
+# may shadow, as in Jinja.
 RESERVED_VARIABLES = frozenset({"examples"})
+
+
+@dataclass(frozen=True)
+class TemplateOptions:
+    """Per-version whitespace options, as in Jinja's Environment (both off by default):
+    ``trim_blocks`` drops the first newline after a block tag, ``lstrip_blocks`` strips
+    spaces and tabs before a block tag on its line."""
+
+    trim_blocks: bool = False
+    lstrip_blocks: bool = False
+
+    @classmethod
+    def of(cls, value: Any) -> TemplateOptions:
+        """None, a TemplateOptions or a dict of the two booleans (unknown keys refused)."""
+        if value is None:
+            return DEFAULT_OPTIONS
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise RenderError(
+                "Template options must be an object with 'trim_blocks' and 'lstrip_blocks'.",
+                code="invalid_options",
+                details={"where": "options"},
+            )
+        unknown = sorted(set(value) - {"trim_blocks", "lstrip_blocks"}, key=str)
+        if unknown:
+            raise RenderError(
+                f"Unknown template options: {', '.join(map(str, unknown))}; "
+                "the options are 'trim_blocks' and 'lstrip_blocks'.",
+                code="invalid_options",
+                details={"where": f"options.{unknown[0]}"},
+            )
+        for key, flag in value.items():
+            if not isinstance(flag, bool):
+                raise RenderError(
+                    f"Template option '{key}' must be true or false.",
+                    code="invalid_options",
+                    details={"where": f"options.{key}"},
+                )
+        return cls(**value)
+
+    def as_dict(self) -> dict:
+        return {"trim_blocks": self.trim_blocks, "lstrip_blocks": self.lstrip_blocks}
+
+
+DEFAULT_OPTIONS = TemplateOptions()
 
 # --------------------------------------------------------------------------- compiler
 
@@ -109,6 +162,13 @@ def _is_static(node: nodes.Node) -> bool:
 class _PLCodeGenerator(CodeGenerator):
     """Jinja's code generator, with every expensive construct routed through a guard
     and without compile-time evaluation of output expressions."""
+
+    def _output_child_post(self, node, frame, finalize):
+        # finalize() gets the expression's source text, to name it in an error
+        if finalize.src is not None:
+            self.write(f", {getattr(node, 'pl_source', None)!r}))")
+        else:
+            super()._output_child_post(node, frame, finalize)
 
     def _output_child_to_const(self, node, frame, finalize):
         if isinstance(node, nodes.TemplateData):
@@ -183,26 +243,6 @@ class _PLCodeGenerator(CodeGenerator):
 
     def visit_Dict(self, node, frame):
         self._guard_literal(node, frame, super().visit_Dict)
-
-
-class _Tracker(_PLCodeGenerator):
-    """Finds the names a template reads from its context (like jinja2.meta), using the
-    non-folding code generator."""
-
-    def __init__(self, environment):
-        CodeGenerator.__init__(
-            self, environment, "<introspection>", "<introspection>", optimized=False
-        )
-        self.undeclared: set[str] = set()
-
-    def write(self, x):
-        pass
-
-    def enter_frame(self, frame):
-        super().enter_frame(frame)
-        for _, (action, param) in frame.symbols.loads.items():
-            if action == "resolve" and param not in self.environment.globals:
-                self.undeclared.add(param)
 
 
 _FORBIDDEN_TAGS = (
@@ -285,9 +325,9 @@ def _prepare_ast(env, ast: nodes.Template) -> tuple[int, set[str]]:
         ):
             raise _StaticViolation(node.arg.value, node.lineno)
         if isinstance(node, nodes.Filter) and node.name not in env.filters:
-            raise TemplateSyntaxError(_unknown("filter", node.name, env.filters), node.lineno)
+            raise TemplateAssertionError(_unknown("filter", node.name, env.filters), node.lineno)
         if isinstance(node, nodes.Test) and node.name not in env.tests:
-            raise TemplateSyntaxError(_unknown("test", node.name, env.tests), node.lineno)
+            raise TemplateAssertionError(_unknown("test", node.name, env.tests), node.lineno)
         if isinstance(node, nodes.Filter):
             if (
                 node.name == "attr"
@@ -352,8 +392,10 @@ class _PLEnvironment(ImmutableSandboxedEnvironment):
     template_class = _PLTemplate
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
-    def __init__(self) -> None:
+    def __init__(self, options: TemplateOptions = DEFAULT_OPTIONS) -> None:
         super().__init__(
+            trim_blocks=options.trim_blocks,
+            lstrip_blocks=options.lstrip_blocks,
             undefined=StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
@@ -371,6 +413,7 @@ class _PLEnvironment(ImmutableSandboxedEnvironment):
                 "cycler": _SafeGlobal("cycler", _g_cycler),
                 "joiner": _SafeGlobal("joiner", _g_joiner),
                 "lipsum": _SafeGlobal("lipsum", _g_lipsum),
+                "raise_exception": _SafeGlobal("raise_exception", _g_raise_exception),
             }
         )
         self.filters = {
@@ -382,7 +425,9 @@ class _PLEnvironment(ImmutableSandboxedEnvironment):
     def _parse(self, source: str, name: Any, filename: Any) -> nodes.Template:
         """Every template this environment compiles goes through _prepare_ast()."""
         ast = super()._parse(source, name, filename)
+        _name_print_expressions(self, ast, source)
         ast.pl_info = _prepare_ast(self, ast)
+        ast.pl_variables = analyze_variables(ast, frozenset(self.globals) | RESERVED_VARIABLES)
         return ast
 
     # -- attribute access
@@ -552,6 +597,44 @@ class _PLEnvironment(ImmutableSandboxedEnvironment):
 
 
 _ENV = _PLEnvironment()
+_ENVS: dict[TemplateOptions, _PLEnvironment] = {DEFAULT_OPTIONS: _ENV}
+
+
+def _environment_for(options: TemplateOptions) -> _PLEnvironment:
+    env = _ENVS.get(options)
+    if env is None:
+        env = _ENVS.setdefault(options, _PLEnvironment(options))
+    return env
+
+
+def _name_print_expressions(env: _PLEnvironment, ast: nodes.Template, source: str) -> None:
+    """Attach each ``{{ ... }}`` expression's source text to its node (``pl_source``), so
+    an error can name the expression. The lexer's tokens, whitespace included, rebuild
+    the text; ``{{ }}`` tags and Output children appear in the same document order."""
+    texts: list[str] = []
+    current: list[str] | None = None
+    try:
+        for _, token, value in env.lexer.tokeniter(source, None):
+            if token == "variable_begin":
+                current = []
+            elif token == "variable_end":
+                if current is not None:
+                    texts.append("{{ " + "".join(current).strip() + " }}")
+                current = None
+            elif current is not None:
+                current.append(value)
+    except TemplateSyntaxError:
+        return
+    children = [
+        child
+        for output in ast.find_all(nodes.Output)
+        for child in output.nodes
+        if not isinstance(child, nodes.TemplateData)
+    ]
+    if len(children) != len(texts):
+        return
+    for child, text in zip(children, texts, strict=True):
+        child.pl_source = text if len(text) <= 80 else text[:77] + "..."
 
 
 # --------------------------------------------------------------------------- compiling
@@ -614,13 +697,12 @@ def _syntax_problem(exc: TemplateSyntaxError, source: str, where: str) -> Templa
     )
 
 
-def _compile_uncached(source: str, where: str) -> _PLTemplate:
+def _compile_uncached(source: str, where: str, env: _PLEnvironment) -> _PLTemplate:
     try:
-        ast = _ENV.parse(source)
-        loop_weight, guarded = ast.pl_info
-        tracker = _Tracker(_ENV)
-        tracker.visit(ast)
-        template = _ENV.from_string(ast)
+        ast = env.parse(source)
+        loop_weight, _ = ast.pl_info
+        variables = ast.pl_variables
+        template = env.from_string(ast)
     except TemplateSyntaxError as exc:
         raise _syntax_problem(exc, source, where) from None
     except _StaticViolation as exc:
@@ -655,14 +737,15 @@ def _compile_uncached(source: str, where: str) -> _PLTemplate:
             f"Template syntax error{_where_text(where)}: {exc}.",
             details={"line": None, "column": None, "where": where},
         ) from None
-    names = frozenset(tracker.undeclared) - RESERVED_VARIABLES
-    template._pl_undeclared = names
-    template._pl_required = tuple(sorted(names - guarded))
+    template._pl_undeclared = variables.names
+    template._pl_required = tuple(sorted(variables.required))
     template._pl_loop_weight = loop_weight
     return template
 
 
-def _compile(source: str, where: str, limits: RenderLimits) -> _PLTemplate:
+def _compile(
+    source: str, where: str, limits: RenderLimits, options: TemplateOptions = DEFAULT_OPTIONS
+) -> _PLTemplate:
     global _cache_chars
     if not isinstance(source, str):
         raise RenderError(
@@ -670,21 +753,22 @@ def _compile(source: str, where: str, limits: RenderLimits) -> _PLTemplate:
             code="invalid_body",
             details={"where": where},
         )
+    key: Any = source if options is DEFAULT_OPTIONS else (options, source)
     with _CACHE_LOCK:
-        template = _CACHE.get(source)
+        template = _CACHE.get(key)
         if template is not None:
-            _CACHE.move_to_end(source)
+            _CACHE.move_to_end(key)
             return template
     if len(source) > limits.max_template_chars:
         raise _template_too_big(len(source), limits, where)
-    template = _compile_uncached(source, where)
+    template = _compile_uncached(source, where, _environment_for(options))
     with _CACHE_LOCK:
-        if source not in _CACHE:
-            _CACHE[source] = template
+        if key not in _CACHE:
+            _CACHE[key] = template
             _cache_chars += len(source)
             while len(_CACHE) > _CACHE_MAX_ENTRIES or _cache_chars > _CACHE_MAX_CHARS:
                 old, _ = _CACHE.popitem(last=False)
-                _cache_chars -= len(old)
+                _cache_chars -= len(old if isinstance(old, str) else old[1])
     return template
 
 
@@ -696,7 +780,9 @@ def _template_too_big(size: int, limits: RenderLimits, where: str) -> RenderLimi
     )
 
 
-def compile_template(source: str, *, limits: RenderLimits = DEFAULT_LIMITS) -> _PLTemplate:
+def compile_template(
+    source: str, *, limits: RenderLimits = DEFAULT_LIMITS, options: Any = None
+) -> _PLTemplate:
     """Compile (or fetch from the cache) one template string.
 
     The cache is content-addressed: keyed by the source text itself, which is
@@ -705,4 +791,4 @@ def compile_template(source: str, *, limits: RenderLimits = DEFAULT_LIMITS) -> _
     Raises TemplateSyntaxProblem, RenderLimitExceeded or SandboxViolation."""
     if isinstance(source, str) and len(source) > limits.max_template_chars:
         raise _template_too_big(len(source), limits, "template")
-    return _compile(source, "template", limits)
+    return _compile(source, "template", limits, TemplateOptions.of(options))

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # --------------------------------------------------------------------------- errors
+
+
+_OBJECT_REPR = re.compile(r"<[^<>]{0,200}? at 0x[0-9A-Fa-f]+>|\b0x[0-9A-Fa-f]{6,}\b")
+
+
+def scrub_reprs(text: str) -> str:
+    """Python reprs with heap addresses never reach a person: ``<... at 0x7f...>``
+    becomes ``<object>``. A last line of defence; the guards name values instead."""
+    if "0x" not in text:
+        return text
+    return _OBJECT_REPR.sub("<object>", text)
 
 
 class RenderError(Exception):
@@ -18,6 +30,7 @@ class RenderError(Exception):
     code: str = "render_failed"
 
     def __init__(self, message: str, code: str | None = None, details: dict | None = None):
+        message = scrub_reprs(message)
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -55,6 +68,20 @@ class RenderLimitExceeded(RenderError):
     code = "limit_exceeded"
 
 
+class TemplateRaised(RenderError):
+    """The template called ``raise_exception(message)``: ``message`` is the author's own.
+    details: ``where``, ``line``."""
+
+    code = "template_raised"
+
+
+class UnprintableValue(RenderError):
+    """The template printed something that is not data (a function, generator, loop or
+    template object). details: ``expression`` (when known), ``kind``, ``where``, ``line``."""
+
+    code = "unprintable_value"
+
+
 class SandboxViolation(RenderError):
     """The template tried to reach something it may not (Python internals, unsafe calls)."""
 
@@ -78,7 +105,9 @@ class RenderLimits:
     max_output_chars: int = 200_000
     max_range: int = 10_000  # length cap of range()
     max_loop_iterations: int = 100_000  # total for-loop iterations per render
-    max_render_seconds: float = 2.0
+    # a hostile template is answered in about 1.05 s (the guards check the deadline
+    # between operations; one builtin operation can run on for a few tens of ms)
+    max_render_seconds: float = 1.0
     max_variables_chars: int = 1_000_000  # rough size of the JSON of variable values
     max_nesting_depth: int = 64  # nesting of lists/dicts, in variables and built by templates
     max_recursion_depth: int = 64  # nested macro / recursive-loop / block calls

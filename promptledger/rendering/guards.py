@@ -4,9 +4,11 @@ and global a template may reach at run time."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import re
 import time
+import types
 from typing import Any
 
 from jinja2.exceptions import (
@@ -18,7 +20,14 @@ from jinja2.sandbox import SandboxedFormatter
 from jinja2.utils import Cycler, Joiner, Namespace, _PassArg, pass_context
 from markupsafe import EscapeFormatter, Markup
 
-from .errors import _MAX_INT_BITS, _WORK_FACTOR, RenderLimitExceeded, RenderLimits
+from .errors import (
+    _MAX_INT_BITS,
+    _WORK_FACTOR,
+    RenderLimitExceeded,
+    RenderLimits,
+    TemplateRaised,
+    UnprintableValue,
+)
 
 # --------------------------------------------------------------------------- per-render state
 
@@ -117,10 +126,13 @@ def _count(st: _State, n: int) -> None:
 _DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
 
-def _weight(st: _State, obj: Any, limit: int | None = None) -> int:
+def _weight(st: _State, obj: Any, limit: int | None = None, data_only: bool = False) -> int:
     """Upper-bound-ish size of ``str(obj)``, counting shared sub-structures every time
     they appear (so ``[x, x]`` weighs twice ``x``). Raises past ``limit`` (default: the
-    value cap) or past the nesting limit. Iterative; checks the deadline as it goes."""
+    value cap) or past the nesting limit. Iterative; checks the deadline as it goes.
+
+    ``data_only``: ``obj`` is about to become text, so anything in it that is not data
+    (a function, generator, loop or template object, an undefined value) raises."""
     if limit is None:
         limit = st.cap
     max_nesting = st.max_nesting
@@ -169,6 +181,8 @@ def _weight(st: _State, obj: Any, limit: int | None = None) -> int:
                     push((v, depth))
             elif isinstance(o, str):
                 total += len(o) + 10
+            elif data_only:
+                raise _not_data(o)
             elif isinstance(o, Namespace):
                 total += 16
                 for k, v in object.__getattribute__(o, "_Namespace__attrs").items():
@@ -195,6 +209,66 @@ def _weight(st: _State, obj: Any, limit: int | None = None) -> int:
     return total
 
 
+_FUNCTIONS = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.BuiltinMethodType,
+    types.MethodWrapperType,
+    functools.partial,
+)
+
+
+def _describe(obj: Any) -> tuple[str, str]:
+    """(what ``obj`` is, what to do instead), in a template author's words."""
+    from jinja2.runtime import BlockReference, LoopContext, Macro, TemplateReference
+
+    if isinstance(obj, Macro):
+        return f"the macro {obj.name!r}", f"call it: {obj.name}()"
+    if isinstance(obj, _SafeGlobal):
+        return f"the function {obj._name!r}", f"call it: {obj._name}(...)"
+    if isinstance(obj, _FUNCTIONS) or type(obj).__name__ == "_FormatMethod":
+        name = getattr(obj, "__name__", "")
+        return (f"the method {name!r}" if name else "a function"), "call it with ()"
+    if isinstance(obj, LoopContext):
+        return "the loop object", "print one of its attributes, such as loop.index"
+    if isinstance(obj, (TemplateReference, BlockReference)):
+        return "a template reference", "call a block instead, such as self.name()"
+    if isinstance(obj, (range, types.GeneratorType)) or type(obj).__name__ in (
+        "map",
+        "filter",
+        "zip",
+        "reversed",
+        "list_reverseiterator",
+        "async_generator",
+    ):
+        return "a lazy sequence (such as the result of map, select or range)", (
+            "turn it into a list with |list, or into text with |join"
+        )
+    if isinstance(obj, _DICT_VIEWS):
+        return "a dict view", "turn it into a list with |list"
+    if isinstance(obj, Namespace):
+        return "a namespace", "print one of its attributes"
+    if isinstance(obj, Cycler):
+        return "a cycler", "print cycler.current, or call cycler.next()"
+    if isinstance(obj, Joiner):
+        return "a joiner", "call it: name()"
+    return f"a {type(obj).__name__} object", "print text, numbers, lists or objects of data"
+
+
+def _not_data(obj: Any) -> Exception:
+    if isinstance(obj, Undefined):
+        try:
+            obj._fail_with_undefined_error()
+        except Exception as exc:  # UndefinedError: the missing variable's own message
+            return exc
+    kind, hint = _describe(obj)
+    return UnprintableValue(
+        f"The template prints {kind}, which is not data; {hint}.",
+        details={"kind": kind, "hint": hint},
+    )
+
+
 def _is_plain(value: Any) -> bool:
     t = type(value)
     return t is str or t is int or t is float or t is bool or value is None
@@ -209,7 +283,7 @@ def _stringify(st: _State, value: Any) -> Any:
     t = type(value)
     if t is int or t is float or t is bool or value is None:
         return value
-    _weight(st, value)
+    _weight(st, value, data_only=True)
     text = str(value)
     if len(text) > st.cap:
         raise _too_big(st)
@@ -317,7 +391,7 @@ def _printf_size(st: _State, value: Any, conv: str, precision: int | None) -> in
             return len(value)
         if _is_plain(value):
             return 64
-        return _weight(st, value)
+        return _weight(st, value, data_only=True)
     if conv in "eEfFgG":
         return 330 + (precision if precision is not None else 6)
     if isinstance(value, int):
@@ -437,7 +511,7 @@ class _GuardedFormatter(SandboxedFormatter):
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
         if conversion is not None and not _is_plain(value):
-            _weight(self._st, value)
+            _weight(self._st, value, data_only=True)
         return super().convert_field(value, conversion)
 
     def format_field(self, value: Any, format_spec: str) -> str:
@@ -446,7 +520,7 @@ class _GuardedFormatter(SandboxedFormatter):
             if len(run) > 9 or int(run) > st.cap:
                 raise _too_big(st, "A format() field width or precision")
         if not _is_plain(value) and not isinstance(value, (str, Undefined)):
-            _weight(st, value)
+            _weight(st, value, data_only=True)
         text = super().format_field(value, format_spec)
         self._total += len(text)
         if self._total > st.cap:
@@ -551,6 +625,13 @@ def _g_joiner(sep: str = ", ") -> Joiner:
     return Joiner(sep)
 
 
+def _g_raise_exception(message: Any = "") -> None:
+    """``raise_exception(message)``, as chat templates call it: stops the render with the
+    author's message (text, at most 1,000 characters)."""
+    text = message if isinstance(message, str) else str(_stringify(_state(), message))
+    raise TemplateRaised(text[:1000] or "The template raised an error.")
+
+
 def _g_lipsum(*args: Any, **kwargs: Any) -> str:
     raise SecurityError(
         "lipsum() is not available: its output is random, prompts must be reproducible"
@@ -609,7 +690,7 @@ def _m_join(st, owner, fn, args, kwargs):
     sep = len(owner)
     for item in args[0]:
         # str.join refuses non-strings, Markup.join escapes (stringifies) them
-        total += (len(item) if isinstance(item, str) else _weight(st, item)) + sep
+        total += (len(item) if isinstance(item, str) else _weight(st, item, data_only=True)) + sep
         if total > st.cap:
             raise _too_big(st, "A join() result")
         parts.append(item)
@@ -860,7 +941,7 @@ def _wrap_filter(name: str, func: Any) -> Any:
         if _mono() > st.deadline:
             raise _timeout(st)
         if stringify and not _is_plain(value) and not isinstance(value, (str, Undefined)):
-            _weight(st, value)
+            _weight(st, value, data_only=True)
         if pre is not None:
             pre(st, value, args, kwargs)
         if pass_arg is None:
@@ -898,8 +979,9 @@ def _wrap_test(name: str, func: Any) -> Any:
 
 
 @pass_context
-def _finalize(context: Any, value: Any) -> Any:
-    """Every ``{{ ... }}`` output goes through here: counted, containers measured."""
+def _finalize(context: Any, value: Any, expression: str | None = None) -> Any:
+    """Every ``{{ ... }}`` output goes through here: counted, containers measured, and
+    only data printed (``expression`` is the source text, to name it in an error)."""
     st = _STATE.get()
     if st is None:
         raise SecurityError("template code may only run inside promptledger.rendering.render()")
@@ -909,7 +991,12 @@ def _finalize(context: Any, value: Any) -> Any:
     elif t is int or t is float or t is bool or value is None:
         return value
     else:
-        value = _stringify(st, value)
+        try:
+            value = _stringify(st, value)
+        except UnprintableValue as exc:
+            if expression:
+                exc.details["expression"] = expression
+            raise
         if not isinstance(value, str):
             return value  # Undefined (str() raises) or a plain scalar
         n = len(value)

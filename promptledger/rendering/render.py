@@ -14,6 +14,9 @@ from jinja2.exceptions import (
 
 from .environment import (
     _ENV,
+    DEFAULT_OPTIONS,
+    RESERVED_VARIABLES,
+    TemplateOptions,
     _compile,
     _PLTemplate,
     _template_too_big,
@@ -27,6 +30,8 @@ from .errors import (
     RenderLimitExceeded,
     RenderLimits,
     SandboxViolation,
+    TemplateRaised,
+    UnprintableValue,
 )
 from .guards import _STATE, _limit, _State
 from .schema import _invalid, _missing, _path, validate_variables
@@ -105,11 +110,16 @@ def _body_templates(kind: str, body: Any, limits: RenderLimits) -> list[tuple[st
     )
 
 
-def content_hash(kind: str, body: Any) -> str:
-    """sha256 (hex) of the canonical JSON of ``{"kind": kind, "body": body}``."""
+def content_hash(kind: str, body: Any, options: Any = None) -> str:
+    """sha256 (hex) of the canonical JSON of ``{"kind": kind, "body": body}``, plus
+    ``"options"`` when any template option is on (so default hashes never change)."""
+    opts = TemplateOptions.of(options)
+    content: dict = {"kind": kind, "body": body}
+    if opts != DEFAULT_OPTIONS:
+        content["options"] = opts.as_dict()
     try:
         payload = json.dumps(
-            {"kind": kind, "body": body},
+            content,
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
@@ -122,36 +132,41 @@ def content_hash(kind: str, body: Any) -> str:
     return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def validate_template(kind: str, body: Any, *, limits: RenderLimits = DEFAULT_LIMITS) -> None:
+def validate_template(
+    kind: str, body: Any, *, limits: RenderLimits = DEFAULT_LIMITS, options: Any = None
+) -> None:
     """Check the body's shape and compile the template (or every message's content).
-    Raises RenderError(invalid_kind/invalid_body), TemplateSyntaxProblem,
+    Raises RenderError(invalid_kind/invalid_body/invalid_options), TemplateSyntaxProblem,
     RenderLimitExceeded or SandboxViolation, with ``details["where"]`` naming the part."""
+    opts = TemplateOptions.of(options)
     for source, where in _body_templates(kind, body, limits):
-        _compile(source, where, limits)
+        _compile(source, where, limits, opts)
 
 
-def infer_variables(kind: str, body: Any) -> list[str]:
-    """Names the template reads from its variables (sorted; ``examples`` excluded, it
-    is provided by the renderer). Raises like :func:`validate_template`."""
+def infer_variables(kind: str, body: Any, options: Any = None) -> list[str]:
+    """Names the template may read from its variables, required or optional (sorted;
+    the renderer's own names excluded). Raises like :func:`validate_template`."""
+    opts = TemplateOptions.of(options)
     names: set[str] = set()
     for source, where in _body_templates(kind, body, DEFAULT_LIMITS):
-        names |= _compile(source, where, DEFAULT_LIMITS)._pl_undeclared
+        names |= _compile(source, where, DEFAULT_LIMITS, opts)._pl_undeclared
     return sorted(names)
 
 
-def infer_schema(kind: str, body: Any) -> dict:
+def infer_schema(kind: str, body: Any, options: Any = None) -> dict:
     """A JSON Schema for the variables, inferred from the template.
 
     Every variable gets ``{}`` (any JSON value): a template cannot tell a string from a
     number (``{{ order_total }}`` prints both), and guessing "string" would reject valid
-    renders; authors tighten the schema by hand. ``required`` lists the variables the
-    template cannot render without: all of them except those only ever used through
-    ``|default``/``|d`` or tested with ``is defined``/``is undefined``.
+    renders; authors tighten the schema by hand. ``required`` lists the variables that
+    every path through the template reads with no ``default`` and no ``is defined``
+    guard before assigning them (see ``variables.py``); the rest are optional.
     """
+    opts = TemplateOptions.of(options)
     names: set[str] = set()
     required: set[str] = set()
     for source, where in _body_templates(kind, body, DEFAULT_LIMITS):
-        template = _compile(source, where, DEFAULT_LIMITS)
+        template = _compile(source, where, DEFAULT_LIMITS, opts)
         names |= template._pl_undeclared
         required.update(template._pl_required)
     return {
@@ -366,9 +381,22 @@ def _runtime_error(exc: Exception, where: str) -> RenderError:
     """Any exception raised while rendering, as a RenderError naming where and line."""
     line = _template_line(exc)
     at = f"{_where_text(where)}" + (f" at line {line}" if line else "")
+    if isinstance(exc, UnprintableValue):
+        details = {**exc.details, "where": where}
+        if line:
+            details["line"] = line
+        expression = details.get("expression")
+        what = f"{expression}" if expression else "a value"
+        return UnprintableValue(
+            f"The template{at} prints {what}, which is {details['kind']}, not data; "
+            f"{details['hint']}.",
+            details=details,
+        )
     if isinstance(exc, RenderError):
         exc.details.setdefault("where", where)
         if line and "line" not in exc.details:
+            exc.details["line"] = line
+        if isinstance(exc, TemplateRaised) and line:
             exc.details["line"] = line
         return exc
     details: dict = {"where": where}
@@ -411,6 +439,20 @@ def _runtime_error(exc: Exception, where: str) -> RenderError:
     )
 
 
+def _refuse_reserved(variables: dict, where: str = "variables") -> None:
+    """A caller's variable never silently loses to a name the renderer provides."""
+    clash = sorted(name for name in RESERVED_VARIABLES if name in variables)
+    if clash:
+        name = clash[0]
+        raise RenderError(
+            f"'{name}' is a name the renderer provides (the pinned few-shot examples); "
+            f"rename your variable, for example to 'user_{name}', and use that name in the "
+            "template.",
+            code="reserved_variable",
+            details={"where": f"{where}.{name}", "reserved": sorted(RESERVED_VARIABLES)},
+        )
+
+
 def _context_vars(variables: dict, examples: Any) -> dict:
     """The render context: the globals, then the variables, then ``examples``."""
     context_vars = _ENV.globals.copy()
@@ -450,10 +492,11 @@ def _render_template(
         [limits.max_variables_chars, limits.max_variables_chars],
         limits.max_nesting_depth,
     )
+    _refuse_reserved(variables)
     missing = [n for n in template._pl_required if n not in variables]
     if missing:
         raise _missing(missing)
-    context_vars = _context_vars(variables, variables.get("examples", []))
+    context_vars = _context_vars(variables, [])
     st = _State(limits)
     token = _STATE.set(st)
     try:
@@ -472,6 +515,7 @@ def render(
     examples: list[dict] | None = None,
     schema: dict | None = None,
     limits: RenderLimits = DEFAULT_LIMITS,
+    options: Any = None,
 ) -> str | list[dict]:
     """Render a prompt.
 
@@ -484,13 +528,17 @@ def render(
     it is a string, or the chat's first user template rendered with the input's
     variables when it is an object (its JSON when the chat has no user message).
 
+    ``options``: the version's whitespace options (:class:`TemplateOptions` or a dict
+    of ``trim_blocks``/``lstrip_blocks``). A variable named like one the renderer
+    provides (``examples``) is refused, never silently replaced.
+
     Order of checks: body shape and template size, compilation (cached), variable
     values (JSON types, size, nesting), ``schema`` (when given), then every variable
     the templates need (all missing ones are listed at once), then the render itself
     under ``limits``. Every failure is a RenderError subclass; nothing else escapes.
     """
     try:
-        return _render(kind, body, variables, examples, schema, limits)
+        return _render(kind, body, variables, examples, schema, limits, options)
     except RenderError:
         raise
     except RecursionError:
@@ -503,16 +551,18 @@ def render(
         ) from exc
 
 
-def _render(kind, body, variables, examples, schema, limits):
+def _render(kind, body, variables, examples, schema, limits, options):
     if not isinstance(limits, RenderLimits):
         raise RenderError("limits must be a RenderLimits instance.", code="render_failed")
+    opts = TemplateOptions.of(options)
     sources = _body_templates(kind, body, limits)
-    templates = [_compile(source, where, limits) for source, where in sources]
+    templates = [_compile(source, where, limits, opts) for source, where in sources]
 
     if not isinstance(variables, dict):
         raise _invalid(
             [{"path": "variables", "message": "must be an object (a dict of name to value)"}]
         )
+    _refuse_reserved(variables)
     budget = [limits.max_variables_chars, limits.max_variables_chars]
     _scan_values(variables, "", budget, limits.max_nesting_depth)
     normalized = _normalize_examples(examples, budget, limits.max_nesting_depth)
@@ -527,8 +577,7 @@ def _render(kind, body, variables, examples, schema, limits):
     if missing:
         raise _missing(sorted(missing))
 
-    given_examples = normalized if examples is not None else variables.get("examples", normalized)
-    context_vars = _context_vars(variables, given_examples)
+    context_vars = _context_vars(variables, normalized)
 
     st = _State(limits)
     token = _STATE.set(st)
@@ -554,6 +603,7 @@ def _render_chat(body, templates, context_vars, examples, st, limits):
         for index, example in enumerate(examples):
             given = example["input"]
             if isinstance(given, dict):
+                _refuse_reserved(given, f"examples[{index}].input")
                 absent = [n for n in needed if n not in given]
                 if absent:
                     raise _missing(absent, f"examples[{index}].input")

@@ -108,11 +108,19 @@ class ExampleSetRefInput(StrictInputSerializer):
     version = serializers.IntegerField(min_value=1)
 
 
+class TemplateOptionsIO(StrictInputSerializer):
+    """Jinja whitespace options of a version (both off by default)."""
+
+    trim_blocks = StrictBooleanField(required=False, default=False)
+    lstrip_blocks = StrictBooleanField(required=False, default=False)
+
+
 class VersionCreateInput(StrictInputSerializer):
     template = StrictCharField(required=False, trim_whitespace=False, allow_blank=True)
     messages = MessageInput(many=True, required=False)
     variables = serializers.DictField(required=False)
     model_config = serializers.DictField(required=False)
+    template_options = TemplateOptionsIO(required=False)
     example_set_version = ExampleSetRefInput(required=False, allow_null=True)
     message = StrictCharField(required=False, allow_blank=True, max_length=10_000)
 
@@ -126,6 +134,7 @@ class VersionOutput(serializers.ModelSerializer):
     prompt = serializers.CharField(source="prompt.name")
     kind = serializers.CharField(source="prompt.kind")
     example_set_version = ExampleSetRefOutput(allow_null=True)
+    template_options = TemplateOptionsIO(read_only=True)
     labels = serializers.SerializerMethodField()
 
     class Meta:
@@ -138,6 +147,7 @@ class VersionOutput(serializers.ModelSerializer):
             "messages",
             "variables",
             "model_config",
+            "template_options",
             "example_set_version",
             "message",
             "author",
@@ -168,6 +178,7 @@ class ResolveOutput(serializers.Serializer):
     examples = ExampleRenderShape(many=True)
     example_set = serializers.DictField(allow_null=True)
     model_config = serializers.DictField()
+    template_options = TemplateOptionsIO()
     variables = serializers.DictField()
     content_hash = serializers.CharField()
     created_at = serializers.CharField()
@@ -203,6 +214,7 @@ class DraftRenderInput(StrictInputSerializer):
     messages = MessageInput(many=True, required=False)
     variables = serializers.DictField(required=False, default=dict)
     examples = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    template_options = TemplateOptionsIO(required=False)
 
 
 # --- labels ------------------------------------------------------------------
@@ -379,9 +391,23 @@ class UsageRejectionOutput(serializers.Serializer):
     field = serializers.CharField(allow_null=True)
 
 
+class UsageConflictOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField()
+    fields = serializers.ListField(child=serializers.CharField())
+    reason = serializers.CharField()
+
+
 class UsageBatchOutput(serializers.Serializer):
     accepted = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
+    duplicates = serializers.IntegerField(
+        help_text="Event ids already stored (or earlier in the batch) with the same data."
+    )
+    conflicts = UsageConflictOutput(
+        many=True,
+        help_text="Event ids already stored (or earlier in the batch) with different data: "
+        "not counted; the first version stands.",
+    )
     unpriced = serializers.IntegerField()
     rejected = UsageRejectionOutput(many=True)
 

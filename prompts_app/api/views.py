@@ -8,12 +8,23 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView as DrfAPIView
 
 from prompts_app import advice, advisor, evals, finetune, ledger, selectors, services
 from prompts_app.errors import DomainError, NotFound
 from prompts_app.api import serializers as s
 from prompts_app.models import ExampleSet, Label
+
+
+class APIView(DrfAPIView):
+    """Every endpoint reads a write's body, even one it ignores: a body that is not
+    clean JSON (see api.parsers) is a 400 (415 for another Content-Type) wherever it
+    is sent, never silently accepted."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT", "PATCH"):
+            request.data  # noqa: B018
 
 
 def _project(request):
@@ -111,6 +122,8 @@ class VersionListCreateApi(ListApi):
             )
         if "messages" in data:
             data["messages"] = [dict(m) for m in data["messages"]]
+        if "template_options" in data:
+            data["template_options"] = dict(data["template_options"])
         version = services.prompt_version_create(
             prompt=prompt, example_set_version=example_set_version, author=_actor(request), **data
         )
@@ -187,6 +200,7 @@ class DraftRenderApi(APIView):
             messages=messages,
             variables=data["variables"],
             examples=data["examples"],
+            template_options=dict(data.get("template_options") or {}),
         )
         return Response(result)
 

@@ -276,3 +276,23 @@ def test_the_prompt_list_shows_latest_version_and_labels(admin_client, prompt):
     assert response.status_code == 200
     assert "greeting" in response.content.decode()
     assert "v2" in response.content.decode()
+
+
+def test_whitespace_options_are_saved_with_the_next_version_and_kept_on_the_form(
+    admin_client, prompt
+):
+    template = "<list>\n  {% for i in items %}\n  {{ i }}\n  {% endfor %}\n</list>"
+    response = _change(
+        admin_client, prompt, body=template, trim_blocks="on", lstrip_blocks="on", message="ws"
+    )
+
+    assert response.status_code == 302
+    v3 = PromptVersion.objects.get(prompt=prompt, number=3)
+    assert (v3.trim_blocks, v3.lstrip_blocks) == (True, True)
+    assert PromptVersion.objects.get(prompt=prompt, number=2).trim_blocks is False
+    form = page_form(admin_client, admin_url("prompt", "change", prompt.pk))
+    assert form["trim_blocks"].value() and form["lstrip_blocks"].value()
+    # turning one off is a content change: version 4
+    _change(admin_client, prompt, lstrip_blocks=None, message="no lstrip")
+    v4 = PromptVersion.objects.get(prompt=prompt, number=4)
+    assert (v4.trim_blocks, v4.lstrip_blocks) == (True, False)

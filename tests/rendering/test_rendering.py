@@ -265,7 +265,8 @@ def test_missing_variables_are_all_listed_by_name():
         render("text", template, {"greeting": "Hi"})
     error = info.value
     assert error.code == "missing_variables"
-    assert error.details["missing"] == ["customer_name", "order_id", "perk", "vip"]
+    # perk is read only when vip is true: optional, so not listed before the render
+    assert error.details["missing"] == ["customer_name", "order_id", "vip"]
     for name in error.details["missing"]:
         assert name in error.message
 
@@ -370,7 +371,7 @@ def test_schema_enum_nested_paths_and_ranges():
     assert errors == {
         "order_total": "must be at least 0",
         "tone": 'must be one of "friendly", "formal"',
-        "customer.name": "must be at least 1 characters",
+        "customer.name": "must be at least 1 character",
         "customer.extra": "is not an allowed property",
         "items[1].price": "must be a number",
         "note": "must be at most 5 characters",
@@ -386,10 +387,12 @@ def test_schema_missing_required_lists_all_names():
     assert info.value.details["missing"] == ["customer", "order_total"]
 
 
-def test_schema_unknown_keywords_are_ignored_and_variables_must_be_a_dict():
-    validate_variables(
-        {"type": "object", "x-custom": 1, "properties": {"a": {"format": "email"}}}, {"a": "x"}
-    )
+def test_schema_extension_keywords_are_ignored_formats_enforced_and_variables_must_be_a_dict():
+    schema = {"type": "object", "x-custom": 1, "properties": {"a": {"format": "email"}}}
+    validate_variables(schema, {"a": "ada@example.com"})
+    with pytest.raises(InvalidVariables) as info:
+        validate_variables(schema, {"a": "x"})
+    assert info.value.details["errors"] == [{"path": "a", "message": "must be a valid email address"}]
     with pytest.raises(InvalidVariables) as info:
         validate_variables({}, [1, 2])
     assert info.value.details["errors"][0]["path"] == "variables"
@@ -416,11 +419,12 @@ def test_infer_variables_and_schema():
         "{% set x = 1 %}{% for e in examples %}{{ e }}{% endfor %}{{ b }}{{ a.c }}"
         "{{ range(2)|list }}{{ cycler }}{{ opt|default(1) }}{% macro m(p) %}{{ p }}{{ q }}{% endmacro %}"
     )
-    assert infer_variables("text", template) == ["a", "b", "opt", "q"]
+    # q is read only inside a macro that is never called
+    assert infer_variables("text", template) == ["a", "b", "opt"]
     assert infer_schema("text", template) == {
         "type": "object",
-        "properties": {"a": {}, "b": {}, "opt": {}, "q": {}},
-        "required": ["a", "b", "q"],
+        "properties": {"a": {}, "b": {}, "opt": {}},
+        "required": ["a", "b"],
     }
     body = [{"role": "system", "content": "{{ s }}"}, {"role": "user", "content": "{{ u }}{{ s }}"}]
     assert infer_variables("chat", body) == ["s", "u"]
@@ -583,9 +587,14 @@ def test_unknown_and_removed_filters_are_refused_when_saved(template):
     assert info.value.details["line"] == 1
 
 
-def test_globals_are_harmless_and_deterministic():
-    out = render("text", "{{ range }} {{ cycler }} {{ namespace }} {{ dict }}", {})
-    assert out == "<global range> <global cycler> <global namespace> <global dict>"
+@pytest.mark.parametrize("name", ["range", "cycler", "namespace", "dict", "raise_exception"])
+def test_printing_a_global_function_is_an_error_naming_it(name):
+    with pytest.raises(RenderError) as info:
+        render("text", "ok\n{{ %s }}" % name, {})
+    assert info.value.code == "unprintable_value"
+    assert "{{ %s }}" % name in info.value.message
+    assert "line 2" in info.value.message
+    assert "<" not in info.value.message
 
 
 # --------------------------------------------------------------------------- compile time

@@ -104,3 +104,54 @@ def test_render_errors_match_the_server_for_missing_and_invalid_variables(demo, 
             assert raised.value.code == error["code"]
             assert raised.value.message == error["message"]
             assert raised.value.details == error["details"]
+
+
+CORPUS = Path(settings.BASE_DIR) / "fixtures" / "chat_templates"
+
+
+def test_whitespace_options_raise_exception_and_reserved_names_behave_alike_in_sdk_and_server(
+    acme, live_server
+):
+    """A chat template stored with trim/lstrip renders the same bytes in the SDK; its
+    raise_exception branch, a printed function and a caller's ``examples`` variable fail
+    with the same code and message on both sides."""
+    from tests.factories import PromptFactory
+
+    _, key = services.api_key_create(project=acme, scopes=["read"], name="parity")
+    cases = [
+        c for c in json.loads((CORPUS / "cases.json").read_text()) if c["file"] == "llama-2-chat.jinja"
+    ]
+    prompt = PromptFactory(project=acme, name="llama2")
+    services.prompt_version_create(
+        prompt=prompt,
+        template=(CORPUS / "llama-2-chat.jinja").read_text(),
+        template_options={"trim_blocks": True, "lstrip_blocks": True},
+    )
+    broken = PromptFactory(project=acme, name="prints-a-method")
+    services.prompt_version_create(prompt=broken, template="ok\n{{ name.upper }}")
+    attempts = [("llama2", c["variables"]) for c in cases]
+    attempts += [("llama2", {**cases[0]["variables"], "examples": []})]
+    attempts += [("prints-a-method", {"name": "ada"})]
+    with (
+        PromptLedger(base_url=live_server.url, api_key=key) as client,
+        api(live_server.url, key) as http,
+    ):
+        outcomes = set()
+        for name, variables in attempts:
+            server = http.post(f"/api/v1/prompts/{name}/render", json={"variables": variables})
+            fetched = client.get_prompt(name)
+            assert fetched.template_options == (
+                {"trim_blocks": True, "lstrip_blocks": True}
+                if name == "llama2"
+                else {"trim_blocks": False, "lstrip_blocks": False}
+            )
+            if server.status_code == 200:
+                assert fetched.render(variables) == server.json()["text"]
+                outcomes.add("rendered")
+                continue
+            error = server.json()["error"]
+            with pytest.raises(RenderError) as raised:
+                fetched.render(variables)
+            assert (raised.value.code, raised.value.message) == (error["code"], error["message"])
+            outcomes.add(error["code"])
+    assert outcomes == {"rendered", "template_raised", "reserved_variable", "unprintable_value"}

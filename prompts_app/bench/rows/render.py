@@ -6,16 +6,30 @@ In-process; needs neither the database nor the server."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from promptledger import rendering
 from prompts_app.bench import data
-from prompts_app.bench.harness import Context, Metric, ratio_at_most, row
+from prompts_app.bench.harness import Context, Metric, ratio_at_most, row, value_at_most
 
 TARGET = ratio_at_most(1.5)
+AGENT_PROMPT = Path(__file__).resolve().parents[3] / "fixtures" / "bench"
+
+
+def agent_prompt() -> tuple[str, dict, list[dict]]:
+    """A 172-line agent system prompt with seven macros, loops over orders, tools,
+    policies and products, and its variables (fixtures/bench)."""
+    source = (AGENT_PROMPT / "agent_system_prompt.jinja").read_text(encoding="utf-8")
+    variables = json.loads(
+        (AGENT_PROMPT / "agent_system_prompt_variables.json").read_text(encoding="utf-8")
+    )
+    examples = variables.pop("examples")
+    return source, variables, examples
 
 
 class RawJinja:
@@ -59,7 +73,15 @@ def measure(ctx: Context) -> list[Metric]:
     examples = data.examples()
     variables = data.VARIABLES
     schema = data.VARIABLES_SCHEMA
+    agent_source, agent_variables, agent_examples = agent_prompt()
+    agent_stock = raw.env.from_string(agent_source)
     cases = {
+        "macros": (
+            lambda: rendering.render(
+                "text", agent_source, agent_variables, examples=agent_examples
+            ),
+            lambda: agent_stock.render({**agent_variables, "examples": agent_examples}),
+        ),
         "chat": (
             lambda: rendering.render(
                 "chat", data.CHAT_MESSAGES, variables, examples=examples, schema=schema
@@ -93,7 +115,11 @@ def measure(ctx: Context) -> list[Metric]:
         metrics.append(
             Metric(
                 row="render",
-                metric=f"{kind} prompt render (1.5 KB system, 10 examples, 5 vars)",
+                metric=(
+                    "172-line template with macros vs stock sandboxed Jinja"
+                    if kind == "macros"
+                    else f"{kind} prompt render (1.5 KB system, 10 examples, 5 vars)"
+                ),
                 unit="us",
                 ours_runs=ours_runs,
                 baseline_runs=base_runs,
@@ -105,6 +131,44 @@ def measure(ctx: Context) -> list[Metric]:
     return metrics
 
 
+# Templates that run until the render deadline stops them (each one's cost is in a
+# builtin operation the guards can only check between calls).
+HOSTILE = [
+    "{% for i in range(10000) %}{{ ('x ' * 50000)|title|length }}{% endfor %}",
+    "{% for i in range(10000) %}{{ ('x ' * 50000)|wordcount }}{% endfor %}",
+    "{% for i in range(10000) %}{{ (range(10000)|list)|sort|length }}{% endfor %}",
+    "{% for i in range(10000) %}{{ ('%s' % (range(10000)|list))|length }}{% endfor %}",
+    "{% for i in range(10000) %}{% for j in range(10000) %}{{ (j|string)[0:0] }}{% endfor %}"
+    "{% endfor %}",
+]
+
+
+def measure_hostile(ctx: Context) -> Metric:
+    """Seconds until a runaway template is refused, worst of the set, per run."""
+    runs = []
+    for _ in range(ctx.pick(3, 1)):
+        worst = 0.0
+        for source in HOSTILE:
+            started = time.perf_counter()
+            try:
+                rendering.render("text", source, {})
+            except rendering.RenderLimitExceeded:
+                pass
+            else:
+                raise AssertionError(f"a runaway template rendered: {source}")
+            worst = max(worst, time.perf_counter() - started)
+        runs.append(worst)
+    ctx.progress(f"  render hostile: worst of {len(HOSTILE)} runaway templates, {len(runs)} runs")
+    return Metric(
+        row="render",
+        metric=f"runaway template refused after (worst of {len(HOSTILE)}; deadline "
+        f"{rendering.DEFAULT_LIMITS.max_render_seconds:g} s)",
+        unit="s",
+        ours_runs=runs,
+        target=value_at_most(1.5, "s"),
+    )
+
+
 @row("render", order=20, title="server-side render vs raw Jinja2 SandboxedEnvironment")
 def render_row(ctx: Context) -> list[Metric]:
-    return measure(ctx)
+    return measure(ctx) + [measure_hostile(ctx)]
