@@ -5,8 +5,8 @@ cache, a Celery broker on the filesystem). Production sets DATABASE_URL,
 REDIS_URL and CELERY_BROKER_URL.
 """
 
-from pathlib import Path
 import os
+from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -78,7 +78,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Before CSRF, the first to read a form body: see the module.
-    "prompts_app.middleware.InputHygieneMiddleware",
+    "prompts_app.infra.middleware.InputHygieneMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

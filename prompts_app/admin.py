@@ -7,7 +7,7 @@ which creates the next version; a label moves through the promote page.
 Eval runs and their results are read-only too: a run is asked for with the
 "Re-run evals" button, and its suite is edited through evals.eval_suite_update.
 Providers and prices are plain configuration rows, edited with model forms.
-Alerts are read-only too, except for acknowledging them (advice.alert_acknowledge);
+Alerts are read-only too, except for acknowledging them (alerts.alert_acknowledge);
 advisor settings and webhooks are plain configuration rows.
 """
 
@@ -24,9 +24,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from prompts_app import admin_views, advice, services
+from prompts_app import admin_views
 from prompts_app import forms as f
-from prompts_app.advisor import UNITS
+from prompts_app.lib.advisor import UNITS
 from prompts_app.models import (
     AdviceState,
     AdvisorSettings,
@@ -49,6 +49,7 @@ from prompts_app.models import (
     Webhook,
     WebhookDelivery,
 )
+from prompts_app.services import alerts, library
 
 admin.site.site_header = "PromptLedger"
 admin.site.site_title = "PromptLedger admin"
@@ -154,7 +155,7 @@ class ApiKeyAdmin(StylesMixin, NoDeleteMixin, admin.ModelAdmin):
         newly = 0
         for key in queryset:
             was_active = key.is_active
-            services.api_key_revoke(api_key=key)
+            library.api_key_revoke(api_key=key)
             if was_active:
                 self.log_change(request, key, "Revoked.")
                 newly += 1
@@ -845,7 +846,7 @@ class AlertAdmin(StylesMixin, admin.ModelAdmin):
         for alert in queryset.select_related("prompt"):
             if alert.state == Alert.STATE_ACKNOWLEDGED:
                 continue
-            advice.alert_acknowledge(alert=alert, actor=actor)
+            alerts.alert_acknowledge(alert=alert, actor=actor)
             self.log_change(request, alert, "Acknowledged.")
             newly += 1
         already = queryset.count() - newly

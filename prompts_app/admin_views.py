@@ -34,11 +34,11 @@ from django.utils.safestring import mark_safe
 
 from promptledger import rendering
 from promptledger.rendering import RenderError
-from prompts_app import advice as advising
-from prompts_app import advisor, charts, evals, selectors, services
+from prompts_app import charts
 from prompts_app import forms as f
-from prompts_app.advisor import Verdict
 from prompts_app.errors import DomainError, NotFound
+from prompts_app.lib import advisor
+from prompts_app.lib.advisor import Verdict
 from prompts_app.models import (
     AdviceState,
     AdvisorSettings,
@@ -49,6 +49,21 @@ from prompts_app.models import (
     Prompt,
     PromptVersion,
 )
+from prompts_app.selectors.evals import eval_run_latest, eval_run_list
+from prompts_app.selectors.ledger import prompt_ledger
+from prompts_app.selectors.library import (
+    DIFF_SECTIONS,
+    draft_render,
+    label_history,
+    label_list,
+    prompt_version_diff,
+    prompt_version_get,
+    prompt_version_list,
+    render_payload,
+    resolve_payload,
+)
+from prompts_app.services import advice as advising
+from prompts_app.services import alerts, evals, library
 
 # --- shared helpers ----------------------------------------------------------
 
@@ -222,8 +237,8 @@ def prompt_add(model_admin, request):
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
-                prompt = services.prompt_create(**form.prompt_kwargs())
-                version = services.prompt_version_create(
+                prompt = library.prompt_create(**form.prompt_kwargs())
+                version = library.prompt_version_create(
                     prompt=prompt, author=request.user.get_username(), **form.version_kwargs()
                 )
         except (DomainError, RenderError) as exc:
@@ -247,7 +262,7 @@ def prompt_change(model_admin, request, object_id):
     can_change = model_admin.has_change_permission(request, prompt)
     _require(can_change if request.method == "POST" else model_admin.has_view_or_change_permission(request, prompt))
 
-    versions = list(selectors.prompt_version_list(prompt=prompt).prefetch_related("labels"))
+    versions = list(prompt_version_list(prompt=prompt).prefetch_related("labels"))
     latest = versions[0] if versions else None
     form = f.PromptChangeForm(
         request.POST or None,
@@ -269,7 +284,7 @@ def prompt_change(model_admin, request, object_id):
     if request.method == "POST" and form.is_valid():
         if "_preview" in request.POST:
             try:
-                draft = selectors.draft_render(**form.draft_kwargs())
+                draft = draft_render(**form.draft_kwargs())
             except (DomainError, RenderError) as exc:
                 draft = {"error": render_error_details(exc)}
         else:
@@ -319,11 +334,11 @@ def _prompt_save(model_admin, request, prompt: Prompt, form: f.PromptChangeForm)
         with transaction.atomic():
             version = None
             if content_changed:
-                version = services.prompt_version_create(
+                version = library.prompt_version_create(
                     prompt=prompt, author=request.user.get_username(), **form.version_kwargs()
                 )
             if metadata:
-                services.prompt_update(prompt=prompt, **metadata)
+                library.prompt_update(prompt=prompt, **metadata)
     except (DomainError, RenderError) as exc:
         prompt.refresh_from_db()  # the rollback undid the row; drop what the services set in memory
         f.add_service_error(form, exc, f.VERSION_ERROR_FIELDS)
@@ -364,8 +379,8 @@ def prompt_page_context(model_admin, request, prompt: Prompt, versions: list[Pro
         )
     context = {
         "version_rows": rows,
-        "labels": list(selectors.label_list(prompt=prompt)),
-        "label_moves": list(selectors.label_history(prompt=prompt)),
+        "labels": list(label_list(prompt=prompt)),
+        "label_moves": list(label_history(prompt=prompt)),
         "diff_url": admin_url(model_admin, "diff", prompt.pk),
         "preview_url": admin_url(model_admin, "preview", prompt.pk),
         "promote_url": admin_url(model_admin, "promote", prompt.pk),
@@ -467,7 +482,7 @@ def prompt_diff(model_admin, request, object_id):
     if missing:
         return missing
     _require(model_admin.has_view_or_change_permission(request, prompt))
-    numbers = list(selectors.prompt_version_list(prompt=prompt).values_list("number", flat=True))
+    numbers = list(prompt_version_list(prompt=prompt).values_list("number", flat=True))
     change_url = admin_url(model_admin, "change", prompt.pk)
     if not numbers:
         messages.warning(request, f"{prompt} has no versions yet: nothing to compare.")
@@ -483,7 +498,7 @@ def prompt_diff(model_admin, request, object_id):
     sections = []
     if form.is_valid():
         try:
-            diff = selectors.prompt_version_diff(
+            diff = prompt_version_diff(
                 prompt=prompt, from_number=form.cleaned_data["from"], to_number=form.cleaned_data["to"]
             )
         except DomainError as exc:
@@ -498,13 +513,13 @@ def prompt_diff(model_admin, request, object_id):
     versions = {}
     if diff is not None:
         for number in (diff["from"], diff["to"]):
-            versions[number] = selectors.prompt_version_get(prompt=prompt, number=number)
+            versions[number] = prompt_version_get(prompt=prompt, number=number)
     context = _page_context(
         model_admin, request, title=f"Diff of {prompt.name}", obj=prompt,
         form=form, diff=diff, error=error, sections=sections,
         from_version=versions.get(diff["from"]) if diff else None,
         to_version=versions.get(diff["to"]) if diff else None,
-        unchanged=[SECTION_TITLES[n] for n in selectors.DIFF_SECTIONS
+        unchanged=[SECTION_TITLES[n] for n in DIFF_SECTIONS
                    if diff and n not in diff["changed"] and _section_applies(prompt, n)],
         mode=form.cleaned_data.get("mode") if form.is_valid() else f.DiffForm.MODE_SIDE,
         change_url=change_url,
@@ -529,7 +544,7 @@ def prompt_preview(model_admin, request, object_id):
         return missing
     # A preview renders and stores nothing, so viewing rights are enough.
     _require(model_admin.has_view_or_change_permission(request, prompt))
-    versions = list(selectors.prompt_version_list(prompt=prompt))
+    versions = list(prompt_version_list(prompt=prompt))
     change_url = admin_url(model_admin, "change", prompt.pk)
     if not versions:
         messages.warning(request, f"{prompt} has no versions yet: write a template first.")
@@ -541,8 +556,8 @@ def prompt_preview(model_admin, request, object_id):
     result = error = None
     if request.method == "POST" and form.is_valid():
         try:
-            payload = selectors.resolve_payload(prompt=prompt, version=version, label=None)
-            result = selectors.render_payload(payload, form.variables())
+            payload = resolve_payload(prompt=prompt, version=version, label=None)
+            result = render_payload(payload, form.variables())
         except (DomainError, RenderError) as exc:
             error = render_error_details(exc)
     context = _page_context(
@@ -562,13 +577,13 @@ def prompt_promote(model_admin, request, object_id):
     if missing:
         return missing
     _require(model_admin.has_change_permission(request, prompt))
-    versions = list(selectors.prompt_version_list(prompt=prompt))
+    versions = list(prompt_version_list(prompt=prompt))
     change_url = admin_url(model_admin, "change", prompt.pk)
     if not versions:
         messages.warning(request, f"{prompt} has no versions yet: nothing to promote.")
         return redirect(change_url)
     numbers = [v.number for v in versions]
-    labels = list(selectors.label_list(prompt=prompt))
+    labels = list(label_list(prompt=prompt))
     form = f.PromoteForm(
         request.POST or None,
         initial={"version": request.GET.get("version") or numbers[0],
@@ -579,7 +594,7 @@ def prompt_promote(model_admin, request, object_id):
         data = form.cleaned_data
         before = next((label for label in labels if label.name == data["label"]), None)
         try:
-            label = services.label_move(
+            label = library.label_move(
                 prompt=prompt,
                 label=data["label"],
                 version_number=data["version"],
@@ -606,10 +621,10 @@ def prompt_promote(model_admin, request, object_id):
     version = next((v for v in versions if str(v.number) == str(chosen)), versions[0])
     context = _page_context(
         model_admin, request, title=f"Promote {prompt.name}", obj=prompt,
-        form=form, labels=labels, label_moves=list(selectors.label_history(prompt=prompt)),
+        form=form, labels=labels, label_moves=list(label_history(prompt=prompt)),
         version=version, version_url=_version_url(version), change_url=change_url,
         protected=prompt.protect_production,
-        version_eval=eval_badge(selectors.eval_run_latest(version=version)),
+        version_eval=eval_badge(eval_run_latest(version=version)),
     )
     return TemplateResponse(request, "admin/prompts_app/prompt/promote.html", context)
 
@@ -623,7 +638,7 @@ def project_add(model_admin, request):
     form = f.ProjectAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            project, created = services.project_get_or_create(name=form.cleaned_data["name"])
+            project, created = library.project_get_or_create(name=form.cleaned_data["name"])
         except DomainError as exc:
             f.add_service_error(form, exc, {"project": "name", "name": "name"})
         else:
@@ -646,7 +661,7 @@ def api_key_add(model_admin, request):
     form = f.ApiKeyCreateForm(request.POST or None, initial={"project": request.GET.get("project")})
     if request.method == "POST" and form.is_valid():
         try:
-            key, raw = services.api_key_create(
+            key, raw = library.api_key_create(
                 project=form.cleaned_data["project"],
                 scopes=list(form.cleaned_data["scopes"]),
                 name=form.cleaned_data.get("name") or "",
@@ -705,11 +720,11 @@ def example_set_add(model_admin, request):
         data = form.cleaned_data
         try:
             with transaction.atomic():
-                example_set = services.example_set_create(
+                example_set = library.example_set_create(
                     project=data["project"], name=data["name"], description=data.get("description") or ""
                 )
                 if data.get("examples_json"):
-                    services.example_set_version_create(
+                    library.example_set_version_create(
                         example_set=example_set, examples=data["examples_json"],
                         message=data.get("message") or "", author=request.user.get_username(),
                     )
@@ -774,7 +789,7 @@ def example_set_change(model_admin, request, object_id):
                 messages.info(request, "No changes: no new version was created.")
                 return _after_save(model_admin, request, example_set)
             try:
-                version = services.example_set_version_create(
+                version = library.example_set_version_create(
                     example_set=example_set, examples=examples,
                     message=form.cleaned_data.get("message") or "", author=request.user.get_username(),
                 )
@@ -945,7 +960,7 @@ def runs_by_version(prompt: Prompt) -> dict[int, tuple[EvalRun, EvalRun | None]]
     """Per version id: its latest run, and its latest run that has static checks
     (a queued run has none yet, so the cost shown is the last one computed)."""
     found: dict[int, tuple[EvalRun, EvalRun | None]] = {}
-    for run in selectors.eval_run_list(prompt=prompt).defer("cases"):  # newest first
+    for run in eval_run_list(prompt=prompt).defer("cases"):  # newest first
         latest, costed = found.get(run.prompt_version_id, (run, None))
         if costed is None and "static" in (run.summary or {}):
             costed = run
@@ -1089,7 +1104,7 @@ def run_panel(run: EvalRun) -> dict:
 
 def _latest_finished_run(version: PromptVersion, *, besides: EvalRun) -> EvalRun | None:
     return (
-        selectors.eval_run_list(prompt=version.prompt, version=version.number)
+        eval_run_list(prompt=version.prompt, version=version.number)
         .filter(status__in=EvalRun.TERMINAL)
         .exclude(pk=besides.pk)
         .order_by("-finished_at", "-id")
@@ -1105,7 +1120,7 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
     mode = compare if compare in COMPARE_MODES else "production"
     other = None
     if mode == "production":
-        labels = selectors.label_list(prompt=prompt)
+        labels = label_list(prompt=prompt)
         label = next((label for label in labels if label.name == Label.PRODUCTION), None)
         other = label.version if label is not None else None
         missing = ("No production label yet, so there is no production run to compare with. "
@@ -1114,7 +1129,7 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
     else:
         if version.number > 1:
             try:
-                other = selectors.prompt_version_get(prompt=prompt, number=version.number - 1)
+                other = prompt_version_get(prompt=prompt, number=version.number - 1)
             except NotFound:
                 other = None
         missing = f"v{version.number} is the first version: there is no previous version to compare with."
@@ -1126,7 +1141,7 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
                        "finished eval run to compare with.")
         else:
             missing = f"{heading} (v{other.number}) has no finished eval run yet."
-            pending = selectors.eval_run_latest(version=other)
+            pending = eval_run_latest(version=other)
             if pending is not None and not pending.is_finished:
                 missing = missing[:-1] + f": run #{pending.pk} is {pending.status}."
     return {
@@ -1146,8 +1161,8 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
 
 def version_eval_context(request, version: PromptVersion) -> dict:
     """The eval section of the version page: the latest run beside production's."""
-    run = selectors.eval_run_latest(version=version)
-    history = selectors.eval_run_list(prompt=version.prompt, version=version.number).defer("cases")[:20]
+    run = eval_run_latest(version=version)
+    history = eval_run_list(prompt=version.prompt, version=version.number).defer("cases")[:20]
     return {
         "eval_badge": eval_badge(run),
         "eval_compare": (
@@ -1308,7 +1323,7 @@ def eval_suite_change(model_admin, request, object_id):
 
     fieldsets = [("Settings", {"fields": ["provider", "repeats"] + (["cases_json"] if mode == "json" else [])})]
     change_url = admin_url(model_admin, "change", suite.pk)
-    runs = list(selectors.eval_run_list(prompt=prompt).defer("cases")[:10])
+    runs = list(eval_run_list(prompt=prompt).defer("cases")[:10])
     extra = {
         "mode": mode,
         "formset": formset,
@@ -1347,7 +1362,7 @@ def _eval_suite_save(model_admin, request, suite, form, formset, cases, position
                     prompt=prompt, cases=cases, repeats=repeats, provider=provider.name if provider else ""
                 )
             if rerun:
-                latest = selectors.prompt_version_list(prompt=prompt).first()
+                latest = prompt_version_list(prompt=prompt).first()
                 if latest is not None:
                     run = evals.eval_run_request(version=latest, requested_by=request.user.get_username())
     except DomainError as exc:
@@ -1579,7 +1594,7 @@ def prompt_advice_page(model_admin, request, object_id):
     except DomainError as exc:
         current, advice_error = None, exc.message
     usage = charts.usage_by_day_and_version(prompt=prompt, days=USAGE_CHART_DAYS)
-    ledger = selectors.prompt_ledger(prompt=prompt, days=USAGE_CHART_DAYS, group_by="version")
+    ledger = prompt_ledger(prompt=prompt, days=USAGE_CHART_DAYS, group_by="version")
     inputs = (current or {}).get("inputs") or {}
 
     form = f.WhatIfForm(request.POST or None, initial=what_if_initial(inputs))
@@ -1642,7 +1657,7 @@ def alert_acknowledge_view(model_admin, request, object_id):
         return missing
     _require(model_admin.has_acknowledge_permission(request))
     was_new = alert.state != Alert.STATE_ACKNOWLEDGED
-    advising.alert_acknowledge(alert=alert, actor=request.user.get_username())
+    alerts.alert_acknowledge(alert=alert, actor=request.user.get_username())
     if was_new:
         model_admin.log_change(request, alert, "Acknowledged.")
         messages.success(request, f"Acknowledged the alert about {alert.prompt.name}.")

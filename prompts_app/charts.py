@@ -23,8 +23,8 @@ from typing import Any
 from django.db.models import Sum
 from django.utils import timezone
 
-from prompts_app.ledger import pico_to_dollars
 from prompts_app.models import Prompt, UsageRollup
+from prompts_app.services.ledger import pico_to_dollars
 
 # Series colours: mid-tone, so bars read on the admin's light and dark themes.
 PALETTE = ("#3b82c4", "#e0823d", "#3aa57a", "#a463c7", "#c9a227", "#d65a5a", "#4fb3c8", "#8c8c8c")

@@ -14,8 +14,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from prompts_app import advisor, validation
 from prompts_app.errors import DomainError
+from prompts_app.lib import advisor
 from prompts_app.models import (
     AdvisorSettings,
     ApiKey,
@@ -26,6 +26,7 @@ from prompts_app.models import (
     Provider,
     Webhook,
 )
+from prompts_app.services import validation
 
 CODE_ATTRS = {"class": "pl-code vLargeTextField", "spellcheck": "false"}
 

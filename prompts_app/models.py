@@ -7,8 +7,8 @@ anything creates a new version through the service layer.
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
 import secrets
+from decimal import Decimal
 
 from django.core.validators import RegexValidator
 from django.db import models

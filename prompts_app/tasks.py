@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from prompts_app import advice, evals
+from prompts_app.services import advice, alerts, evals
 
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 2, "max_retries": 5}
 
@@ -41,14 +41,14 @@ def advice_pass_all() -> dict:
 
 @shared_task(name="prompts_app.tasks.alert_email_send", time_limit=60, soft_time_limit=50, **RETRY)
 def alert_email_send(*, alert_id: int) -> bool:
-    return advice.alert_email_send(alert_id=alert_id)
+    return alerts.alert_email_send(alert_id=alert_id)
 
 
 @shared_task(name="prompts_app.tasks.webhook_deliver", time_limit=60, soft_time_limit=50, **RETRY)
 def webhook_deliver(*, delivery_id: int) -> str:
-    return advice.webhook_deliver(delivery_id=delivery_id)
+    return alerts.webhook_deliver(delivery_id=delivery_id)
 
 
 @shared_task(name="prompts_app.tasks.deliveries_sweep", time_limit=120, soft_time_limit=110)
 def deliveries_sweep() -> int:
-    return advice.deliveries_sweep()
+    return alerts.deliveries_sweep()

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from prompts_app import services
 from prompts_app.models import Project
+from prompts_app.services import library
 
 
 def pytest_configure(config):
@@ -43,7 +43,7 @@ class Actor:
 
 
 def _actor(project: Project, scopes: list[str], name: str) -> Actor:
-    _, raw = services.api_key_create(project=project, scopes=scopes, name=name)
+    _, raw = library.api_key_create(project=project, scopes=scopes, name=name)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return Actor(project=project, raw_key=raw, client=client)
@@ -51,7 +51,7 @@ def _actor(project: Project, scopes: list[str], name: str) -> Actor:
 
 @pytest.fixture
 def acme(db) -> Project:
-    project, _ = services.project_get_or_create(name="acme")
+    project, _ = library.project_get_or_create(name="acme")
     return project
 
 
@@ -72,7 +72,7 @@ def ingester(acme) -> Actor:
 
 @pytest.fixture
 def outsider(db) -> Actor:
-    project, _ = services.project_get_or_create(name="globex")
+    project, _ = library.project_get_or_create(name="globex")
     return _actor(project, ["read", "write", "ingest"], "outsider")
 
 

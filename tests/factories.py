@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import factory
 
-from prompts_app import services
 from prompts_app.models import Project, Prompt
+from prompts_app.services import library
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
@@ -39,4 +39,4 @@ def make_version(prompt: Prompt, template: str | None = None, **kwargs):
     else:
         kwargs["template"] = template or "Hello {{ name }}, welcome to {{ company }}."
     kwargs.setdefault("author", "factory")
-    return services.prompt_version_create(prompt=prompt, **kwargs)
+    return library.prompt_version_create(prompt=prompt, **kwargs)

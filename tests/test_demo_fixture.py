@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import connection
 
-from prompts_app import selectors, services
-from prompts_app.jsonutil import sha256_of
+from prompts_app.lib.jsonutil import sha256_of
+from prompts_app.lib.tokens import count_text_tokens
 from prompts_app.models import (
     ApiKey,
     ExampleSet,
@@ -25,7 +25,8 @@ from prompts_app.models import (
     Prompt,
     PromptVersion,
 )
-from prompts_app.tokens import count_text_tokens
+from prompts_app.selectors.library import prompt_resolve, render_payload, resolve_payload
+from prompts_app.services import library
 
 FIXTURES = Path(settings.BASE_DIR) / "fixtures"
 DEMO_JSON = FIXTURES / "demo.json"
@@ -68,7 +69,7 @@ def test_stored_hashes_match_what_the_services_compute_today(demo):
         "prompt", "example_set_version"
     ):
         esv = version.example_set_version
-        assert version.content_hash == services.version_content_hash(
+        assert version.content_hash == library.version_content_hash(
             kind=version.prompt.kind,
             body=version.body,
             variables=version.variables,
@@ -85,10 +86,10 @@ def test_stored_hashes_match_what_the_services_compute_today(demo):
 
 @pytest.mark.parametrize("name", DEMO_PROMPTS)
 def test_production_resolves_and_renders_with_the_sample_variables(demo, name):
-    payload = selectors.prompt_resolve(project=demo, name=name, label="production")["payload"]
+    payload = prompt_resolve(project=demo, name=name, label="production")["payload"]
     assert payload["label"] == "production"
 
-    rendered = selectors.render_payload(payload, DEMO_VARIABLES[name])
+    rendered = render_payload(payload, DEMO_VARIABLES[name])
 
     assert rendered["token_count"] > 0
     if payload["kind"] == Prompt.KIND_CHAT:
@@ -100,8 +101,8 @@ def test_production_resolves_and_renders_with_the_sample_variables(demo, name):
 
 def test_every_version_renders_with_the_sample_variables(demo):
     for version in PromptVersion.objects.filter(prompt__project=demo).select_related("prompt"):
-        payload = selectors.resolve_payload(prompt=version.prompt, version=version, label=None)
-        selectors.render_payload(payload, DEMO_VARIABLES[version.prompt.name])
+        payload = resolve_payload(prompt=version.prompt, version=version, label=None)
+        render_payload(payload, DEMO_VARIABLES[version.prompt.name])
 
 
 def test_every_label_has_a_history_ending_at_its_current_version(demo):
@@ -121,7 +122,7 @@ def test_every_label_has_a_history_ending_at_its_current_version(demo):
 
 
 def test_support_reply_carries_a_long_static_system_prompt_and_approved_examples(demo):
-    resolved = selectors.prompt_resolve(project=demo, name="support-reply", label="production")
+    resolved = prompt_resolve(project=demo, name="support-reply", label="production")
     payload = resolved["payload"]
     system = payload["messages"][0]
     assert system["role"] == "system" and "{{" not in system["content"]
@@ -168,7 +169,7 @@ def test_demo_setup_twice_loads_once_and_leaves_existing_rows_alone(db):
     acme.refresh_from_db()
     other.refresh_from_db()
     assert (acme.name, other.project_id, other.versions.count()) == ("acme", acme.pk, 0)
-    assert selectors.prompt_resolve(project=demo, name="support-reply", label="production")
+    assert prompt_resolve(project=demo, name="support-reply", label="production")
     assert get_user_model().objects.filter(username="admin", is_superuser=True).count() == 1
     assert ApiKey.objects.filter(project=demo, name="demo-key").count() == 2
     for output in (first, second):
@@ -207,8 +208,8 @@ def test_demo_shows_eval_results_for_every_fixture_version(celery_worker):
 
 @pytest.mark.django_db
 def test_demo_has_a_prompt_that_should_fine_tune_and_its_alert():
-    from prompts_app import advice
     from prompts_app.models import Alert, Prompt
+    from prompts_app.services import advice
 
     call_command("demo_setup", stdout=StringIO())
     triage = Prompt.objects.get(project__name="demo", name="ticket-triage")

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework import authentication, exceptions, permissions
 
-from prompts_app import keycache
+from prompts_app.infra import keycache
 from prompts_app.models import ApiKey
 
 logger = logging.getLogger(__name__)

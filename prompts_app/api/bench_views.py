@@ -3,7 +3,7 @@
 ``GET /bench/bare/<project>/<name>/resolve?label=…`` answers with exactly the JSON body
 and ETag of ``GET /api/v1/prompts/<name>/resolve?label=…``, from this process's memory:
 the first request for a (project, prompt, query) computes it once through
-``selectors.prompt_resolve``; every later one is a dict lookup. No authentication, no
+``prompt_resolve``; every later one is a dict lookup. No authentication, no
 cache or database round trip: what is left is the same server config (gunicorn,
 middleware, DRF, JSON rendering) that the real endpoint runs on, which is what the
 resolve row measures against. ``/bench/bare-auth/…`` is the same with the API's
@@ -23,8 +23,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from prompts_app import selectors
 from prompts_app.models import Project
+from prompts_app.selectors.library import prompt_resolve
 
 _MEMORY: dict[tuple, dict] = {}
 
@@ -34,7 +34,7 @@ def _entry(project: str, name: str, label: str | None, version: str | None) -> d
     entry = _MEMORY.get(key)
     if entry is None:
         found = Project.objects.get(name=project)
-        entry = selectors.prompt_resolve(project=found, name=name, label=label, version=version)
+        entry = prompt_resolve(project=found, name=name, label=label, version=version)
         entry = {"payload": entry["payload"], "etag": entry["etag"]}
         _MEMORY[key] = entry
     return entry

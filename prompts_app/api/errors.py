@@ -180,7 +180,7 @@ def not_found_view(request, exception=None):
 
 def bad_request_view(request, exception=None):
     if isinstance(exception, RequestDataTooBig):
-        from prompts_app.middleware import too_large_response
+        from prompts_app.infra.middleware import too_large_response
 
         return too_large_response(request)
     if is_api_path(request.path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from prompts_app import validation
+from prompts_app.services import validation
 
 
 class CheckedJSONParser(JSONParser):

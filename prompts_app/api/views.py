@@ -10,10 +10,29 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView as DrfAPIView
 
-from prompts_app import advice, advisor, evals, finetune, ledger, selectors, services
-from prompts_app.errors import DomainError, NotFound
 from prompts_app.api import serializers as s
+from prompts_app.errors import DomainError, NotFound
+from prompts_app.lib import advisor
 from prompts_app.models import ExampleSet, Label
+from prompts_app.selectors.advice import alert_get, alert_list
+from prompts_app.selectors.evals import eval_run_get, eval_run_list
+from prompts_app.selectors.ledger import project_ledger, prompt_ledger
+from prompts_app.selectors.library import (
+    draft_render,
+    example_set_get,
+    example_set_version_get,
+    label_history,
+    label_list,
+    prompt_get,
+    prompt_list,
+    prompt_render,
+    prompt_resolve,
+    prompt_version_diff,
+    prompt_version_for,
+    prompt_version_get,
+    prompt_version_list,
+)
+from prompts_app.services import advice, alerts, evals, finetune, ledger, library
 
 
 class APIView(DrfAPIView):
@@ -76,7 +95,7 @@ def _paginate(view, request, queryset, serializer_class):
 class PromptListCreateApi(ListApi):
     @extend_schema(responses=s.PromptOutput(many=True))
     def get(self, request):
-        queryset = selectors.prompt_list(project=_project(request)).prefetch_related(
+        queryset = prompt_list(project=_project(request)).prefetch_related(
             Prefetch("labels", queryset=Label.objects.select_related("version"))
         )
         return _paginate(self, request, queryset, s.PromptOutput)
@@ -84,47 +103,47 @@ class PromptListCreateApi(ListApi):
     @extend_schema(request=s.PromptCreateInput, responses={201: s.PromptOutput})
     def post(self, request):
         data = _validated(s.PromptCreateInput, request)
-        prompt = services.prompt_create(project=_project(request), **data)
+        prompt = library.prompt_create(project=_project(request), **data)
         return Response(s.PromptOutput(prompt).data, status=status.HTTP_201_CREATED)
 
 
 class PromptDetailApi(APIView):
     @extend_schema(responses=s.PromptOutput)
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         return Response(s.PromptOutput(prompt).data)
 
     @extend_schema(request=s.PromptUpdateInput, responses=s.PromptOutput)
     def patch(self, request, name):
         data = _validated(s.PromptUpdateInput, request)
-        prompt = selectors.prompt_get(project=_project(request), name=name)
-        prompt = services.prompt_update(prompt=prompt, **data)
+        prompt = prompt_get(project=_project(request), name=name)
+        prompt = library.prompt_update(prompt=prompt, **data)
         return Response(s.PromptOutput(prompt).data)
 
 
 class VersionListCreateApi(ListApi):
     @extend_schema(responses=s.VersionOutput(many=True))
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
-        queryset = selectors.prompt_version_list(prompt=prompt).prefetch_related("labels")
+        prompt = prompt_get(project=_project(request), name=name)
+        queryset = prompt_version_list(prompt=prompt).prefetch_related("labels")
         return _paginate(self, request, queryset, s.VersionOutput)
 
     @extend_schema(request=s.VersionCreateInput, responses={201: s.VersionOutput})
     def post(self, request, name):
         data = _validated(s.VersionCreateInput, request)
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         ref = data.pop("example_set_version", None)
         example_set_version = None
         if ref:
-            example_set = selectors.example_set_get(project=_project(request), name=ref["name"])
-            example_set_version = selectors.example_set_version_get(
+            example_set = example_set_get(project=_project(request), name=ref["name"])
+            example_set_version = example_set_version_get(
                 example_set=example_set, number=ref["version"]
             )
         if "messages" in data:
             data["messages"] = [dict(m) for m in data["messages"]]
         if "template_options" in data:
             data["template_options"] = dict(data["template_options"])
-        version = services.prompt_version_create(
+        version = library.prompt_version_create(
             prompt=prompt, example_set_version=example_set_version, author=_actor(request), **data
         )
         return Response(s.VersionOutput(version).data, status=status.HTTP_201_CREATED)
@@ -133,8 +152,8 @@ class VersionListCreateApi(ListApi):
 class VersionDetailApi(APIView):
     @extend_schema(responses=s.VersionOutput)
     def get(self, request, name, number):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
-        version = selectors.prompt_version_get(prompt=prompt, number=number)
+        prompt = prompt_get(project=_project(request), name=name)
+        version = prompt_version_get(prompt=prompt, number=number)
         return Response(s.VersionOutput(version).data)
 
 
@@ -161,7 +180,7 @@ class ResolveApi(APIView):
     def get(self, request, name):
         label = request.query_params.get("label")
         version = request.query_params.get("version")
-        entry = selectors.prompt_resolve(
+        entry = prompt_resolve(
             project=_project(request), name=name, label=label, version=version
         )
         headers = {"ETag": entry["etag"], "Cache-Control": "private, no-cache"}
@@ -176,7 +195,7 @@ class PromptRenderApi(APIView):
     @extend_schema(request=s.RenderInput, responses=s.RenderOutput)
     def post(self, request, name):
         data = _validated(s.RenderInput, request)
-        result = selectors.prompt_render(
+        result = prompt_render(
             project=_project(request),
             name=name,
             label=data.get("label"),
@@ -195,7 +214,7 @@ class DraftRenderApi(APIView):
     def post(self, request):
         data = _validated(s.DraftRenderInput, request)
         messages = [dict(m) for m in data["messages"]] if "messages" in data else None
-        result = selectors.draft_render(
+        result = draft_render(
             template=data.get("template"),
             messages=messages,
             variables=data["variables"],
@@ -208,29 +227,29 @@ class DraftRenderApi(APIView):
 class LabelListApi(APIView):
     @extend_schema(responses=s.LabelOutput(many=True))
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         history: dict[str, list] = {}
-        for move in selectors.label_history(prompt=prompt):
+        for move in label_history(prompt=prompt):
             history.setdefault(move.label, []).append(move)
-        labels = selectors.label_list(prompt=prompt)
+        labels = label_list(prompt=prompt)
         return Response(s.LabelOutput(labels, many=True, context={"history": history}).data)
 
 
 class LabelDetailApi(APIView):
     @extend_schema(responses=s.LabelOutput)
     def get(self, request, name, label):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
-        found = selectors.label_list(prompt=prompt).filter(name=label).first()
+        prompt = prompt_get(project=_project(request), name=name)
+        found = label_list(prompt=prompt).filter(name=label).first()
         if found is None:
             raise NotFound(f"Prompt '{name}' has no label '{label}'.", field="label")
-        history = {label: list(selectors.label_history(prompt=prompt, label=label))}
+        history = {label: list(label_history(prompt=prompt, label=label))}
         return Response(s.LabelOutput(found, context={"history": history}).data)
 
     @extend_schema(request=s.LabelMoveInput, responses=s.LabelOutput)
     def put(self, request, name, label):
         data = _validated(s.LabelMoveInput, request)
-        prompt = selectors.prompt_get(project=_project(request), name=name)
-        moved = services.label_move(
+        prompt = prompt_get(project=_project(request), name=name)
+        moved = library.label_move(
             prompt=prompt,
             label=label,
             version_number=data["version"],
@@ -238,7 +257,7 @@ class LabelDetailApi(APIView):
             force=data["force"],
             actor=_actor(request),
         )
-        history = {label: list(selectors.label_history(prompt=prompt, label=label))}
+        history = {label: list(label_history(prompt=prompt, label=label))}
         return Response(s.LabelOutput(moved, context={"history": history}).data)
 
 
@@ -251,8 +270,8 @@ class DiffApi(APIView):
         responses=s.DiffOutput,
     )
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
-        diff = selectors.prompt_version_diff(
+        prompt = prompt_get(project=_project(request), name=name)
+        diff = prompt_version_diff(
             prompt=prompt,
             from_number=request.query_params.get("from"),
             to_number=request.query_params.get("to"),
@@ -269,21 +288,21 @@ class ExampleSetListCreateApi(ListApi):
     @extend_schema(request=s.ExampleSetCreateInput, responses={201: s.ExampleSetOutput})
     def post(self, request):
         data = _validated(s.ExampleSetCreateInput, request)
-        example_set = services.example_set_create(project=_project(request), **data)
+        example_set = library.example_set_create(project=_project(request), **data)
         return Response(s.ExampleSetOutput(example_set).data, status=status.HTTP_201_CREATED)
 
 
 class ExampleSetDetailApi(APIView):
     @extend_schema(responses=s.ExampleSetOutput)
     def get(self, request, set_name):
-        example_set = selectors.example_set_get(project=_project(request), name=set_name)
+        example_set = example_set_get(project=_project(request), name=set_name)
         return Response(s.ExampleSetOutput(example_set).data)
 
 
 class ExampleSetVersionListCreateApi(ListApi):
     @extend_schema(responses=s.ExampleSetVersionOutput(many=True))
     def get(self, request, set_name):
-        example_set = selectors.example_set_get(project=_project(request), name=set_name)
+        example_set = example_set_get(project=_project(request), name=set_name)
         queryset = example_set.versions.prefetch_related("examples").order_by("-number")
         return _paginate(self, request, queryset, s.ExampleSetVersionOutput)
 
@@ -292,8 +311,8 @@ class ExampleSetVersionListCreateApi(ListApi):
     )
     def post(self, request, set_name):
         data = _validated(s.ExampleSetVersionCreateInput, request)
-        example_set = selectors.example_set_get(project=_project(request), name=set_name)
-        version = services.example_set_version_create(
+        example_set = example_set_get(project=_project(request), name=set_name)
+        version = library.example_set_version_create(
             example_set=example_set,
             examples=[dict(e) for e in data["examples"]],
             message=data.get("message", ""),
@@ -305,21 +324,21 @@ class ExampleSetVersionListCreateApi(ListApi):
 class ExampleSetVersionDetailApi(APIView):
     @extend_schema(responses=s.ExampleSetVersionOutput)
     def get(self, request, set_name, number):
-        example_set = selectors.example_set_get(project=_project(request), name=set_name)
-        version = selectors.example_set_version_get(example_set=example_set, number=number)
+        example_set = example_set_get(project=_project(request), name=set_name)
+        version = example_set_version_get(example_set=example_set, number=number)
         return Response(s.ExampleSetVersionOutput(version).data)
 
 
 class EvalSuiteApi(APIView):
     @extend_schema(responses=s.EvalSuiteOutput)
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         return Response(s.EvalSuiteOutput(evals.eval_suite_get_or_create(prompt=prompt)).data)
 
     @extend_schema(request=s.EvalSuiteInput, responses=s.EvalSuiteOutput)
     def put(self, request, name):
         data = _validated(s.EvalSuiteInput, request)
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         cases = [dict(c) for c in data["cases"]] if "cases" in data else None
         suite = evals.eval_suite_update(
             prompt=prompt, cases=cases, repeats=data.get("repeats"), provider=data.get("provider")
@@ -333,18 +352,18 @@ class EvalRunListCreateApi(ListApi):
         responses=s.EvalRunOutput(many=True),
     )
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
-        runs = selectors.eval_run_list(prompt=prompt, version=request.query_params.get("version"))
+        prompt = prompt_get(project=_project(request), name=name)
+        runs = eval_run_list(prompt=prompt, version=request.query_params.get("version"))
         return _paginate(self, request, runs, s.EvalRunOutput)
 
     @extend_schema(request=s.EvalRunCreateInput, responses={202: s.EvalRunOutput})
     def post(self, request, name):
         data = _validated(s.EvalRunCreateInput, request)
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         if "version" in data:
-            version = selectors.prompt_version_get(prompt=prompt, number=data["version"])
+            version = prompt_version_get(prompt=prompt, number=data["version"])
         else:
-            version, _ = selectors.prompt_version_for(prompt=prompt, label="latest")
+            version, _ = prompt_version_for(prompt=prompt, label="latest")
         run = evals.eval_run_request(version=version, requested_by=_actor(request))
         return Response(s.EvalRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -352,7 +371,7 @@ class EvalRunListCreateApi(ListApi):
 class EvalRunDetailApi(APIView):
     @extend_schema(responses=s.EvalRunDetailOutput)
     def get(self, request, run_id):
-        run = selectors.eval_run_get(project=_project(request), run_id=run_id)
+        run = eval_run_get(project=_project(request), run_id=run_id)
         return Response(s.EvalRunDetailOutput(run).data)
 
 
@@ -379,9 +398,9 @@ class PromptLedgerApi(APIView):
         responses=s.LedgerOutput,
     )
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         return Response(
-            selectors.prompt_ledger(
+            prompt_ledger(
                 prompt=prompt,
                 days=request.query_params.get("days", 30),
                 group_by=request.query_params.get("group_by", "day"),
@@ -393,7 +412,7 @@ class ProjectLedgerApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("days", int)], responses=s.LedgerOutput)
     def get(self, request):
         return Response(
-            selectors.project_ledger(
+            project_ledger(
                 project=_project(request), days=request.query_params.get("days", 30)
             )
         )
@@ -404,7 +423,7 @@ class AdviceApi(APIView):
 
     @extend_schema(responses=s.AdviceOutput)
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         return Response(advice.prompt_advice(prompt=prompt))
 
 
@@ -431,7 +450,7 @@ class AlertListApi(ListApi):
         responses=s.AlertOutput(many=True),
     )
     def get(self, request):
-        alerts = selectors.alert_list(
+        alerts = alert_list(
             project=_project(request), state=request.query_params.get("state")
         )
         return _paginate(self, request, alerts, s.AlertOutput)
@@ -440,9 +459,9 @@ class AlertListApi(ListApi):
 class AlertAcknowledgeApi(APIView):
     @extend_schema(request=None, responses=s.AlertOutput)
     def post(self, request, alert_id):
-        alert = selectors.alert_get(project=_project(request), alert_id=alert_id)
+        alert = alert_get(project=_project(request), alert_id=alert_id)
         return Response(
-            s.AlertOutput(advice.alert_acknowledge(alert=alert, actor=_actor(request))).data
+            s.AlertOutput(alerts.alert_acknowledge(alert=alert, actor=_actor(request))).data
         )
 
 
@@ -454,7 +473,7 @@ class FinetuneExportApi(APIView):
         responses={(200, "application/jsonl"): str},
     )
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         split = request.query_params.get("split", "train")
         if split not in ("train", "validation"):
             raise DomainError("'split' must be train or validation.", field="split")
@@ -469,6 +488,6 @@ class FinetuneStatsApi(APIView):
 
     @extend_schema(responses=s.FinetuneStatsOutput)
     def get(self, request, name):
-        prompt = selectors.prompt_get(project=_project(request), name=name)
+        prompt = prompt_get(project=_project(request), name=name)
         epochs = advice.advisor_settings_for(prompt.project).epochs
         return Response(finetune.finetune_stats(prompt, epochs=epochs))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from prompts_app import services
 from prompts_app.models import ApiKey, Label, LabelMove, Project, Prompt, PromptVersion
+from prompts_app.services import library
 
 PROJECT = "bench"
 CHAT_PROMPT = "support-reply"
@@ -166,11 +166,11 @@ class Base:
 def seed_base() -> Base:
     """The bench project (with the default price sheet), one key with every scope, the
     example set and the realistic prompt as chat and as text, both at production."""
-    project, _ = services.project_get_or_create(name=PROJECT)
-    _, raw_key = services.api_key_create(project=project, scopes=list(ApiKey.SCOPES), name="bench")
-    services.example_set_create(project=project, name="support-examples")
+    project, _ = library.project_get_or_create(name=PROJECT)
+    _, raw_key = library.api_key_create(project=project, scopes=list(ApiKey.SCOPES), name="bench")
+    library.example_set_create(project=project, name="support-examples")
     example_set = project.example_sets.get(name="support-examples")
-    esv = services.example_set_version_create(
+    esv = library.example_set_version_create(
         example_set=example_set,
         examples=[{**e, "approved": True} for e in examples()],
         message="bench",
@@ -181,10 +181,10 @@ def seed_base() -> Base:
         (CHAT_PROMPT, Prompt.KIND_CHAT, CHAT_MESSAGES),
         (TEXT_PROMPT, Prompt.KIND_TEXT, TEXT_TEMPLATE),
     ):
-        prompt = services.prompt_create(
+        prompt = library.prompt_create(
             project=project, name=name, kind=kind, description="Support replies."
         )
-        version = services.prompt_version_create(
+        version = library.prompt_version_create(
             prompt=prompt,
             template=body if kind == Prompt.KIND_TEXT else None,
             messages=body if kind == Prompt.KIND_CHAT else None,
@@ -194,7 +194,7 @@ def seed_base() -> Base:
             message="bench",
             author="bench",
         )
-        services.label_move(
+        library.label_move(
             prompt=prompt,
             label=Label.PRODUCTION,
             version_number=version.number,

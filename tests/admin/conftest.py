@@ -11,11 +11,12 @@ import tempfile
 import pytest
 from django.urls import reverse
 
-from prompts_app import advice, demo, evals, services
-from prompts_app import assertions as checks
+from prompts_app.lib import assertions as checks
+from prompts_app.lib.tokens import count_text_tokens
+from prompts_app.management import demo
 from prompts_app.models import EvalCaseResult, EvalRun, ModelPrice, Prompt, PromptVersion, Provider
-from prompts_app.pricing import call_cost
-from prompts_app.tokens import count_text_tokens
+from prompts_app.services import advice, evals, library
+from prompts_app.services.pricing import call_cost
 from tests.factories import PromptFactory, make_version
 
 
@@ -78,8 +79,8 @@ def prompt(acme) -> Prompt:
 
 @pytest.fixture
 def example_set(acme):
-    example_set = services.example_set_create(project=acme, name="greetings", description="Greeting pairs")
-    services.example_set_version_create(
+    example_set = library.example_set_create(project=acme, name="greetings", description="Greeting pairs")
+    library.example_set_version_create(
         example_set=example_set,
         examples=[
             {"input": {"name": "Linus", "company": "Initech"}, "output": "Hi Linus!", "tags": ["short"],
@@ -178,7 +179,7 @@ def triage(db) -> Prompt:
     little from the full demo's): demo/ticket-triage with 600 approved examples,
     stable since October, 60 days of usage, and the daily advice pass run once
     (so it has an AdviceState and one alert)."""
-    project, _ = services.project_get_or_create(name="demo")
+    project, _ = library.project_get_or_create(name="demo")
     prompt = demo.triage_prompt_create(project)
     demo.usage_generate(project)
     advice.advice_pass_all()

@@ -10,9 +10,10 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission
 
-from prompts_app import advice, advisor
 from prompts_app import forms as f
+from prompts_app.lib import advisor
 from prompts_app.models import Alert
+from prompts_app.services import advice
 from tests.admin.conftest import admin_url, page_form
 from tests.factories import PromptFactory, make_version
 

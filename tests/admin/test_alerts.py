@@ -1,5 +1,5 @@
 """Alerts are listed with the figures they were raised with and acknowledged
-through advice.alert_acknowledge, one by one or in bulk; advisor settings and
+through alerts.alert_acknowledge, one by one or in bulk; advisor settings and
 webhooks are plain configuration pages."""
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from prompts_app import services
 from prompts_app.models import ApiKey
+from prompts_app.services import library
 from tests.admin.conftest import admin_url
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_a_key_needs_at_least_one_scope(admin_client, acme):
 
 
 def test_a_key_cannot_be_edited_or_deleted(admin_client, acme):
-    key, _ = services.api_key_create(project=acme, scopes=["read"], name="ro")
+    key, _ = library.api_key_create(project=acme, scopes=["read"], name="ro")
 
     response = admin_client.post(admin_url("apikey", "change", key.pk), {"name": "renamed", "hashed_key": "x"})
 
@@ -55,9 +55,9 @@ def test_a_key_cannot_be_edited_or_deleted(admin_client, acme):
 
 
 def test_revoke_selected_keys_revokes_them_through_the_service(admin_client, acme):
-    first, raw_first = services.api_key_create(project=acme, scopes=["read"], name="one")
-    second, _ = services.api_key_create(project=acme, scopes=["read"], name="two")
-    keep, _ = services.api_key_create(project=acme, scopes=["read"], name="keep")
+    first, raw_first = library.api_key_create(project=acme, scopes=["read"], name="one")
+    second, _ = library.api_key_create(project=acme, scopes=["read"], name="two")
+    keep, _ = library.api_key_create(project=acme, scopes=["read"], name="keep")
 
     response = admin_client.post(
         admin_url("apikey", "changelist"),
@@ -75,8 +75,8 @@ def test_revoke_selected_keys_revokes_them_through_the_service(admin_client, acm
 
 
 def test_revoking_twice_keeps_the_first_revocation_time(admin_client, acme):
-    key, _ = services.api_key_create(project=acme, scopes=["read"], name="one")
-    services.api_key_revoke(api_key=key)
+    key, _ = library.api_key_create(project=acme, scopes=["read"], name="one")
+    library.api_key_revoke(api_key=key)
     revoked_at = key.revoked_at
 
     response = admin_client.post(admin_url("apikey", "changelist"),

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from prompts_app import evals, services
 from prompts_app.models import Provider
+from prompts_app.services import evals, library
 from tests.admin.chromium import CHROMIUM
 from tests.admin.chromium import element_screenshot as _element_screenshot
 from tests.admin.chromium import screenshot as _screenshot
@@ -24,10 +24,10 @@ def test_edit_diff_and_preview_a_prompt_in_a_real_browser(live_server, browser, 
     from selenium.webdriver.common.by import By
 
     django_user_model.objects.create_superuser("ada", "ada@example.com", "correct horse battery")
-    project, _ = services.project_get_or_create(name="acme")
+    project, _ = library.project_get_or_create(name="acme")
     prompt = PromptFactory(project=project, name="greeting", description="Greets a customer.")
     make_version(prompt, "Hello {{ name }}, welcome to {{ company }}.", message="First greeting", author="ada")
-    services.label_move(prompt=prompt, label="production", version_number=1, reason="Launch", actor="ada")
+    library.label_move(prompt=prompt, label="production", version_number=1, reason="Launch", actor="ada")
 
     browser.get(live_server.url + "/admin/login/")
     browser.find_element(By.NAME, "username").send_keys("ada")

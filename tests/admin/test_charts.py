@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from prompts_app import advisor, charts
+from prompts_app import charts
+from prompts_app.lib import advisor
 from prompts_app.models import UsageRollup
 from tests.factories import PromptFactory, make_version
 

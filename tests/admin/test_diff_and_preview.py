@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from prompts_app import services
-from prompts_app.tokens import count_text_tokens
+from prompts_app.lib.tokens import count_text_tokens
+from prompts_app.services import library
 from tests.admin.conftest import admin_url
 from tests.factories import make_version
 
@@ -148,7 +148,7 @@ def test_preview_uses_schema_types_for_numbers(admin_client, acme):
     from tests.factories import PromptFactory
 
     prompt = PromptFactory(project=acme, name="total")
-    services.prompt_version_create(
+    library.prompt_version_create(
         prompt=prompt, template="Total: {{ amount * 2 }}",
         variables={"type": "object", "properties": {"amount": {"type": "number"}}, "required": ["amount"]},
     )

@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from prompts_app import admin_views, services
+from prompts_app import admin_views
 from prompts_app.models import EvalCaseResult, EvalRun, Label
+from prompts_app.services import library
 from tests.admin.conftest import (
     GOOD_OUTPUTS,
     MIXED_OUTPUTS,
@@ -44,7 +45,7 @@ def _column(page: str, element_id: str) -> str:
 
 
 def test_the_version_page_shows_the_latest_run_beside_the_production_run(admin_client, prompt, suite):
-    services.label_move(prompt=prompt, label="production", version_number=1, actor="ada")
+    library.label_move(prompt=prompt, label="production", version_number=1, actor="ada")
     production_run = finished_run(version_of(prompt, 1), GOOD_OUTPUTS)
     run = finished_run(version_of(prompt, 2), MIXED_OUTPUTS, requested_by="grace")
 
@@ -112,7 +113,7 @@ def test_without_a_production_label_the_page_says_so(admin_client, prompt, suite
 
 
 def test_a_production_version_without_a_finished_run_is_named(admin_client, prompt, suite):
-    services.label_move(prompt=prompt, label="production", version_number=1, actor="ada")
+    library.label_move(prompt=prompt, label="production", version_number=1, actor="ada")
     finished_run(version_of(prompt, 2), GOOD_OUTPUTS)
     queued = EvalRun.objects.get(prompt_version=version_of(prompt, 1))  # v1's automatic run, never picked up
 
@@ -132,7 +133,7 @@ def test_the_comparison_can_switch_to_the_previous_version(admin_client, prompt,
 
 
 def test_the_production_version_itself_is_compared_with_its_own_earlier_run(admin_client, prompt, suite):
-    services.label_move(prompt=prompt, label="production", version_number=2, actor="ada")
+    library.label_move(prompt=prompt, label="production", version_number=2, actor="ada")
     earlier = finished_run(version_of(prompt, 2), GOOD_OUTPUTS)
     latest = finished_run(version_of(prompt, 2), MIXED_OUTPUTS)
 
@@ -222,7 +223,7 @@ def test_rates_and_latencies_have_units():
 
 
 def test_a_static_only_run_explains_why_there_are_no_model_checks(admin_client, prompt):
-    from prompts_app import evals
+    from prompts_app.services import evals
 
     evals.eval_suite_update(prompt=prompt, cases=[{"name": "ada", "variables": {"name": "Ada", "company": "Acme"}}])
     run = evals.eval_run_request(version=version_of(prompt, 2), requested_by="ada")
@@ -237,7 +238,7 @@ def test_a_static_only_run_explains_why_there_are_no_model_checks(admin_client, 
 
 
 def test_a_render_failure_is_shown_with_its_reason(admin_client, prompt, suite):
-    from prompts_app import evals
+    from prompts_app.services import evals
 
     evals.eval_suite_update(prompt=prompt, cases=[{"name": "nameless", "variables": {"company": "Acme"}}])
     run = finished_run(version_of(prompt, 2), {"nameless": ["Hello!", "Hello!"]})
@@ -293,7 +294,7 @@ def test_the_version_changelist_shows_the_same_badges_and_costs(admin_client, pr
 def test_an_unpriced_model_says_so_instead_of_a_cost(admin_client, prompt, suite, provider):
     provider.model = "my-local-llama"
     provider.save()
-    from prompts_app import evals
+    from prompts_app.services import evals
 
     evals.eval_suite_update(prompt=prompt, provider="fake")  # the suite snapshot takes the new model
     finished_run(version_of(prompt, 2), {"ada": ["Hello Ada!"] * 2, "json-reply": ["{}"] * 2})
@@ -361,7 +362,7 @@ def test_rerun_needs_the_right_to_change_prompts(client, django_user_model, prom
 
 
 def test_a_refused_promotion_names_the_failed_eval_run(admin_client, prompt, suite):
-    services.prompt_update(prompt=prompt, protect_production=True)
+    library.prompt_update(prompt=prompt, protect_production=True)
     run = finished_run(version_of(prompt, 2), MIXED_OUTPUTS)
 
     response = admin_client.post(admin_url("prompt", "promote", prompt.pk),
@@ -375,7 +376,7 @@ def test_a_refused_promotion_names_the_failed_eval_run(admin_client, prompt, sui
 
 
 def test_a_version_whose_latest_run_passed_is_promoted_past_the_gate(admin_client, prompt, suite):
-    services.prompt_update(prompt=prompt, protect_production=True)
+    library.prompt_update(prompt=prompt, protect_production=True)
     finished_run(version_of(prompt, 2), GOOD_OUTPUTS)
 
     response = admin_client.post(admin_url("prompt", "promote", prompt.pk),

@@ -1,12 +1,12 @@
-"""Promoting a version moves a label through services.label_move, with the
+"""Promoting a version moves a label through library.label_move, with the
 admin user as the actor; refusals are shown, and the history is a timeline."""
 
 from __future__ import annotations
 
 import pytest
 
-from prompts_app import services
 from prompts_app.models import Label, LabelMove
+from prompts_app.services import library
 from tests.admin.conftest import admin_url
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_promoting_to_the_current_version_moves_nothing(admin_client, prompt):
 
 def test_a_refused_promotion_shows_why_and_moves_nothing(admin_client, prompt):
     # v2 has no passing eval run yet, so a protected production refuses it.
-    services.prompt_update(prompt=prompt, protect_production=True)
+    library.prompt_update(prompt=prompt, protect_production=True)
 
     response = _promote(admin_client, prompt, version="2")
 
@@ -94,7 +94,7 @@ def test_a_refused_promotion_shows_why_and_moves_nothing(admin_client, prompt):
 
 
 def test_forcing_a_refused_promotion_needs_a_reason_and_is_recorded(admin_client, prompt):
-    services.prompt_update(prompt=prompt, protect_production=True)
+    library.prompt_update(prompt=prompt, protect_production=True)
 
     no_reason = _promote(admin_client, prompt, version="2", force="on")
     assert "reason" in no_reason.context["form"].errors["reason"][0]

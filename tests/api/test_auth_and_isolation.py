@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from prompts_app import services
 from prompts_app.models import ApiKey, Prompt
+from prompts_app.services import library
 from tests.factories import PromptFactory, make_version
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def test_wrong_keys_are_refused(anonymous, greet, header):
 
 def test_revoked_key_is_refused(writer, greet):
     assert writer.client.get("/api/v1/prompts/").status_code == 200
-    services.api_key_revoke(api_key=ApiKey.objects.get(name="writer"))
+    library.api_key_revoke(api_key=ApiKey.objects.get(name="writer"))
     assert writer.client.get("/api/v1/prompts/").status_code == 401
 
 

@@ -25,8 +25,8 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from prompts_app import evals, services
 from prompts_app.models import Alert, UsageEvent
+from prompts_app.services import evals, library
 from tests.factories import PromptFactory, make_version
 
 pytestmark = pytest.mark.django_db
@@ -108,9 +108,9 @@ def test_the_sweep_covers_every_endpoint_of_the_url_conf_and_of_the_schema(reade
 def world(acme):
     prompt = PromptFactory(project=acme, name="greet", description="Greets.")
     version = make_version(prompt, "Hello {{ name }}")
-    services.label_move(prompt=prompt, label="production", version_number=1, actor="t")
-    example_set = services.example_set_create(project=acme, name="pairs", description="d")
-    services.example_set_version_create(
+    library.label_move(prompt=prompt, label="production", version_number=1, actor="t")
+    example_set = library.example_set_create(project=acme, name="pairs", description="d")
+    library.example_set_version_create(
         example_set=example_set,
         examples=[{"input": {"name": "Ada"}, "output": "Hi Ada", "tags": [], "approved": True}],
         message="one",
@@ -124,7 +124,7 @@ def world(acme):
         project=acme, prompt=prompt, kind=Alert.KIND_FINE_TUNE, message="Tuning pays off."
     )
     PATH_VALUES.update(run_id=str(run.pk), alert_id=str(alert.pk))
-    _, raw = services.api_key_create(project=acme, scopes=["read", "write", "ingest"], name="all")
+    _, raw = library.api_key_create(project=acme, scopes=["read", "write", "ingest"], name="all")
     from rest_framework.test import APIClient
 
     client = APIClient()

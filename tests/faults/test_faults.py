@@ -101,7 +101,7 @@ def test_broker_down_versions_are_stored_and_their_runs_enqueued_once_it_is_back
         print("\nthe worker exited during the broker outage; restarted as a supervisor would")
         stack.start_worker()
     report = stack.python(
-        "import datetime, json; from prompts_app import evals; "
+        "import datetime, json; from prompts_app.services import evals; "
         "print(json.dumps(evals.eval_runs_sweep(unsent_after=datetime.timedelta(0))))"
     )
     print(f"\nsweeper after the broker came back: {report}")
@@ -144,7 +144,7 @@ def test_worker_killed_mid_run_the_run_completes_on_another_worker_without_dupli
         fake.slow_seconds = 0.05
         stack.start_worker(concurrency=2)
         report = stack.python(
-            "import datetime, json; from prompts_app import evals; "
+            "import datetime, json; from prompts_app.services import evals; "
             "print(json.dumps(evals.eval_runs_sweep(stale_after=datetime.timedelta(0))))"
         )
         print(f"\nsweeper after the kill: {report}; provider calls so far: {len(fake.requests)}")
@@ -214,12 +214,12 @@ def test_webhook_receiver_down_alerts_are_delivered_once_when_it_is_back(stack):
     client = stack.client()
     make_prompt(client)
     stack.python(
-        "import json; from django.db import transaction; from prompts_app import advice; "
+        "import json; from django.db import transaction; from prompts_app.services import alerts; "
         "from prompts_app.models import Project, Prompt, Webhook; "
         "project = Project.objects.get(name='fault'); "
         f"Webhook.objects.create(project=project, url='{url}'); "
         "prompt = Prompt.objects.get(name='greet'); "
-        "[transaction.atomic()(advice.alert_create)(prompt=prompt, kind=k, advice={'verdict': v, 'figures': {}, 'reasons': []}) "
+        "[transaction.atomic()(alerts.alert_create)(prompt=prompt, kind=k, advice={'verdict': v, 'figures': {}, 'reasons': []}) "
         " for k, v in (('fine_tune_pays_off', 'fine_tune'), ('fine_tune_no_longer_pays_off', 'keep_prompting'))]; print(1)"
     )
     delivery_state = (
@@ -233,8 +233,8 @@ def test_webhook_receiver_down_alerts_are_delivered_once_when_it_is_back(stack):
     back = WebhookReceiver(port=port)
     try:
         sweep = (
-            "import datetime, json; from django.utils import timezone; from prompts_app import advice; "
-            "print(advice.deliveries_sweep(now=timezone.now() + datetime.timedelta(hours=2)))"
+            "import datetime, json; from django.utils import timezone; from prompts_app.services import alerts; "
+            "print(alerts.deliveries_sweep(now=timezone.now() + datetime.timedelta(hours=2)))"
         )
         assert stack.python(sweep) == 2
         wait_until(

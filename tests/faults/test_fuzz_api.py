@@ -19,14 +19,14 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 @pytest.fixture
 def fuzz_key(transactional_db):
-    from prompts_app import services
+    from prompts_app.services import library
     from tests.factories import PromptFactory, make_version
 
-    project, _ = services.project_get_or_create(name="fuzz")
+    project, _ = library.project_get_or_create(name="fuzz")
     prompt = PromptFactory(project=project, name="greet")
     make_version(prompt, "Hello {{ name }}")
-    services.label_move(prompt=prompt, label="production", version_number=1, actor="fuzz")
-    _, raw = services.api_key_create(
+    library.label_move(prompt=prompt, label="production", version_number=1, actor="fuzz")
+    _, raw = library.api_key_create(
         project=project, scopes=["read", "write", "ingest"], name="fuzz"
     )
     return raw

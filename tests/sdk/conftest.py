@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from prompts_app import services
 from prompts_app.models import Prompt
+from prompts_app.services import library
 from tests.factories import PromptFactory, make_version
 
 V1 = "Hello {{ name }}, this is v1."
@@ -140,7 +140,7 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.01):
 
 @pytest.fixture
 def sdk_key(acme) -> str:
-    _, raw = services.api_key_create(project=acme, scopes=["read", "write", "ingest"], name="sdk")
+    _, raw = library.api_key_create(project=acme, scopes=["read", "write", "ingest"], name="sdk")
     return raw
 
 
@@ -155,7 +155,7 @@ def reply(acme) -> Prompt:
     prompt = PromptFactory(project=acme, name="reply")
     make_version(prompt, V1, model_config={"model": "gpt-4o-mini", "temperature": 0.2})
     make_version(prompt, V2, model_config={"model": "gpt-4o-mini", "temperature": 0.2})
-    services.label_move(prompt=prompt, label="production", version_number=1, actor="test")
+    library.label_move(prompt=prompt, label="production", version_number=1, actor="test")
     return prompt
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from promptledger import AsyncPromptLedger, ServerUnavailable
-from prompts_app import services
+from prompts_app.services import library
 from tests.sdk.conftest import AsyncCountingTransport, CountingTransport, ledger_totals
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,7 +78,7 @@ def test_async_stale_while_revalidate_sees_a_label_move(reply, server_url, sdk_k
             assert transport.resolves()[1].if_none_match
 
             await asyncio.to_thread(
-                services.label_move, prompt=reply, label="production", version_number=2, actor="t"
+                library.label_move, prompt=reply, label="production", version_number=2, actor="t"
             )
             await asyncio.sleep(0.25)
             assert (

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from promptledger.cli import main
-from prompts_app import services
 from prompts_app.models import PromptVersion
+from prompts_app.services import library
 from tests.factories import PromptFactory, make_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -144,7 +144,7 @@ def test_push_reports_the_servers_validation_message(env, reply, capsys, tmp_pat
 def test_push_without_the_write_scope_is_an_api_error(
     monkeypatch, env, acme, reply, capsys, tmp_path
 ):
-    _, read_only = services.api_key_create(project=acme, scopes=["read"], name="ro")
+    _, read_only = library.api_key_create(project=acme, scopes=["read"], name="ro")
     monkeypatch.setenv("PROMPTLEDGER_API_KEY", read_only)
     source = tmp_path / "t.txt"
     source.write_text("x")

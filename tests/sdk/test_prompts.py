@@ -10,7 +10,7 @@ import time
 import pytest
 
 from promptledger import AuthenticationError, PromptLedger, PromptNotFound, ServerUnavailable
-from prompts_app import services
+from prompts_app.services import library
 from tests.factories import PromptFactory, make_version
 from tests.sdk.conftest import wait_for
 
@@ -90,7 +90,7 @@ def test_stale_reads_trigger_one_background_refresh_only(make_client, reply, tra
 def test_a_label_move_is_seen_after_the_ttl(make_client, reply, transport):
     client = make_client(cache_ttl=0.2)
     assert client.get_prompt("reply", label="production").version == 1
-    services.label_move(prompt=reply, label="production", version_number=2, actor="test")
+    library.label_move(prompt=reply, label="production", version_number=2, actor="test")
     # within the TTL the cached copy is served
     assert client.get_prompt("reply", label="production").version == 1
     time.sleep(0.25)
@@ -116,7 +116,7 @@ def test_a_server_that_goes_down_keeps_serving_the_last_good_copy(make_client, r
         time.sleep(0.01)
 
     # back up: the next refresh picks up changes again
-    services.label_move(prompt=reply, label="production", version_number=2, actor="test")
+    library.label_move(prompt=reply, label="production", version_number=2, actor="test")
     transport.set_down(False)
     wait_for(lambda: client.get_prompt("reply", label="production").version == 2)
 
@@ -272,8 +272,8 @@ def test_a_miss_that_fails_is_reported_to_every_waiting_thread(make_client, repl
 
 
 def test_chat_prompts_render_messages_with_their_examples(acme, make_client):
-    example_set = services.example_set_create(project=acme, name="faq")
-    esv = services.example_set_version_create(
+    example_set = library.example_set_create(project=acme, name="faq")
+    esv = library.example_set_version_create(
         example_set=example_set,
         examples=[{"input": {"question": "Hours?"}, "output": "9 to 5."}],
         message="",

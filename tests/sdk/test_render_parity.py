@@ -10,9 +10,9 @@ import pytest
 from django.conf import settings
 
 from promptledger import PromptLedger, RenderError
-from prompts_app import services
 from prompts_app.management.commands.demo_setup import load_demo_fixture
 from prompts_app.models import Label, PromptVersion
+from prompts_app.services import library
 from tests.sdk.conftest import api
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,7 +24,7 @@ VARIABLES = json.loads((Path(settings.BASE_DIR) / "fixtures" / "demo_variables.j
 def demo(db):
     loaded = load_demo_fixture()
     assert loaded, "the demo fixture did not load"
-    _, raw = services.api_key_create(project=loaded[0].project, scopes=["read"], name="parity")
+    _, raw = library.api_key_create(project=loaded[0].project, scopes=["read"], name="parity")
     return loaded, raw
 
 
@@ -117,18 +117,18 @@ def test_whitespace_options_raise_exception_and_reserved_names_behave_alike_in_s
     with the same code and message on both sides."""
     from tests.factories import PromptFactory
 
-    _, key = services.api_key_create(project=acme, scopes=["read"], name="parity")
+    _, key = library.api_key_create(project=acme, scopes=["read"], name="parity")
     cases = [
         c for c in json.loads((CORPUS / "cases.json").read_text()) if c["file"] == "llama-2-chat.jinja"
     ]
     prompt = PromptFactory(project=acme, name="llama2")
-    services.prompt_version_create(
+    library.prompt_version_create(
         prompt=prompt,
         template=(CORPUS / "llama-2-chat.jinja").read_text(),
         template_options={"trim_blocks": True, "lstrip_blocks": True},
     )
     broken = PromptFactory(project=acme, name="prints-a-method")
-    services.prompt_version_create(prompt=broken, template="ok\n{{ name.upper }}")
+    library.prompt_version_create(prompt=broken, template="ok\n{{ name.upper }}")
     attempts = [("llama2", c["variables"]) for c in cases]
     attempts += [("llama2", {**cases[0]["variables"], "examples": []})]
     attempts += [("prints-a-method", {"name": "ada"})]

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from prompts_app import services
+from prompts_app.services import library
 from tests.sdk.conftest import ledger_totals, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -156,7 +156,7 @@ def test_events_the_server_refuses_are_counted_as_rejected_not_retried(
     assert any("No prompt named 'ghost'" in r.getMessage() for r in caplog.records)
 
     # a key without the ingest scope: a 403 for the whole batch, final
-    _, read_only = services.api_key_create(project=acme, scopes=["read"], name="ro")
+    _, read_only = library.api_key_create(project=acme, scopes=["read"], name="ro")
     refused = make_client(api_key=read_only, batch_size=100, flush_interval=60)
     for _ in range(3):
         refused.log_usage(prompt, model="gpt-4o-mini", input_tokens=1, output_tokens=1)

@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
-from prompts_app import services
 from prompts_app.models import Prompt, PromptVersion
+from prompts_app.services import library
 from tests.factories import PromptFactory
 
 
@@ -24,7 +24,7 @@ def test_concurrent_writers_get_distinct_consecutive_numbers(acme):
         try:
             barrier.wait()
             for n in range(per_writer):
-                services.prompt_version_create(
+                library.prompt_version_create(
                     prompt=Prompt.objects.get(pk=prompt.pk),
                     template=f"writer {index} edit {n} {{{{ x }}}}",
                     author=f"writer-{index}",

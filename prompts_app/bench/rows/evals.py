@@ -18,10 +18,10 @@ import time
 import httpx
 from django.db import transaction
 
-from prompts_app import evals
 from prompts_app.bench import data
 from prompts_app.bench.harness import Context, Metric, row
 from prompts_app.models import EvalRun, Prompt, PromptVersion, Provider
+from prompts_app.services import evals
 
 
 def _fake_openai():

@@ -6,7 +6,7 @@
   generation is bumped with ``prompts_app.cache.invalidate_prompt`` before each timed
   request, on a prompt picked at random among all of them, so the database is read);
 - the 30-day ledger of one busy prompt (``GET /api/v1/prompts/{name}/ledger`` and
-  ``selectors.prompt_ledger`` in-process) with 10,000 usage events (over the first 10
+  ``prompt_ledger`` in-process) with 10,000 usage events (over the first 10
   prompts) and then 10,000,000 (half more on those, half over the other 10,000
   prompts: about 1.7 million rollup rows), over 90 days and 2 models, generated with
   SQL together with the matching daily rollups (computed from the events with GROUP
@@ -27,11 +27,12 @@ import time
 
 import httpx
 
-from prompts_app import advice, selectors
-from prompts_app import cache as resolve_cache
 from prompts_app.bench import data, load
 from prompts_app.bench.harness import Context, Metric, ratio_at_most, row
+from prompts_app.infra import cache as resolve_cache
 from prompts_app.models import Prompt
+from prompts_app.selectors.ledger import prompt_ledger
+from prompts_app.services import advice
 
 FLAT = ratio_at_most(2.0)
 
@@ -85,7 +86,7 @@ def _cold(
 
 def _ledger(ctx: Context, http: httpx.Client, prompt: Prompt, bare: str) -> dict[str, list[float]]:
     """Per run, the median ms of the 30-day ledger through the API (interleaved with the
-    bare endpoint) and of ``selectors.prompt_ledger`` in-process."""
+    bare endpoint) and of ``prompt_ledger`` in-process."""
     runs, n = ctx.pick(3, 2), ctx.pick(30, 10)
     path = f"/api/v1/prompts/{prompt.name}/ledger"
     _timed_get(http, path, {"days": 30})
@@ -97,7 +98,7 @@ def _ledger(ctx: Context, http: httpx.Client, prompt: Prompt, bare: str) -> dict
             control.append(_timed_get(http, bare))
         for _ in range(n):
             started = time.perf_counter()
-            selectors.prompt_ledger(prompt=prompt, days=30)
+            prompt_ledger(prompt=prompt, days=30)
             local.append((time.perf_counter() - started) * 1000)
         out["api"].append(statistics.median(api))
         out["bare"].append(statistics.median(control))
@@ -311,7 +312,7 @@ def _metrics(prompt_sizes, usage_sizes, advice_prompts, hot, cold, ledger, advis
             ledger[lo]["selector"],
             f"@{lo:,} events",
             FLAT,
-            notes="selectors.prompt_ledger in-process, raw (not load-normalized)",
+            notes="prompt_ledger in-process, raw (not load-normalized)",
         )
     )
     big, few = advisor[advice_prompts], advisor[small]

@@ -17,10 +17,10 @@ import time
 
 import httpx
 
-from prompts_app import services
 from prompts_app.bench.harness import Context, Metric, ratio_at_least, row
-from prompts_app.ledger import EVENT_COLUMNS
 from prompts_app.models import Prompt, UsageEvent
+from prompts_app.services import library
+from prompts_app.services.ledger import EVENT_COLUMNS
 
 TARGET = ratio_at_least(0.5)
 BATCH = 500
@@ -182,12 +182,12 @@ def ingest_row(ctx: Context) -> list[Metric]:
     base = env.base
     senders, per_sender, runs = 4, ctx.pick(8, 2), 3
     prompts = [base.chat_prompt, base.text_prompt]
-    scratch, _ = services.project_get_or_create(name="bench-raw")
+    scratch, _ = library.project_get_or_create(name="bench-raw")
     scratch_ids = {}
     for name in prompts:
         prompt = Prompt.objects.filter(
             project=scratch, name=name
-        ).first() or services.prompt_create(project=scratch, name=name)
+        ).first() or library.prompt_create(project=scratch, name=name)
         scratch_ids[name] = prompt.pk
     url = f"{env.server_url}/api/v1/usage"
     per_run = senders * per_sender * BATCH

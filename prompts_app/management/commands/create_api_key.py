@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from prompts_app import services
 from prompts_app.errors import DomainError
+from prompts_app.services import library
 
 
 class Command(BaseCommand):
@@ -17,8 +17,8 @@ class Command(BaseCommand):
     def handle(self, *args, project, scopes, name, **options):
         scope_list = [s.strip() for s in scopes.split(",") if s.strip()]
         try:
-            found, created = services.project_get_or_create(name=project)
-            _, raw = services.api_key_create(project=found, scopes=scope_list, name=name)
+            found, created = library.project_get_or_create(name=project)
+            _, raw = library.api_key_create(project=found, scopes=scope_list, name=name)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         if created:

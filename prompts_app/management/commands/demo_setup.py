@@ -17,10 +17,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from prompts_app import cache as resolve_cache
-from prompts_app import advice, demo, evals, services
+from prompts_app.infra import cache as resolve_cache
+from prompts_app.management import demo
 from prompts_app.management.commands.load_eval_cases import read_cases
-from prompts_app.pricing import price_sheet_seed
 from prompts_app.models import (
     Example,
     ExampleSet,
@@ -31,6 +30,8 @@ from prompts_app.models import (
     Prompt,
     PromptVersion,
 )
+from prompts_app.services import advice, evals, library
+from prompts_app.services.pricing import price_sheet_seed
 
 DEMO_PROJECT = "demo"
 DEMO_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo.json"
@@ -149,7 +150,7 @@ class Command(BaseCommand):
 
         self.step("loading demo data")
         loaded = load_demo_fixture()
-        project, _ = services.project_get_or_create(name=DEMO_PROJECT)
+        project, _ = library.project_get_or_create(name=DEMO_PROJECT)
         if loaded is None:
             count = Prompt.objects.filter(project=project).count()
             self.stdout.write(
@@ -199,7 +200,7 @@ class Command(BaseCommand):
             )
 
         self.step(f"creating an API key for project '{DEMO_PROJECT}'")
-        _, raw_key = services.api_key_create(
+        _, raw_key = library.api_key_create(
             project=project, scopes=["read", "write", "ingest"], name="demo-key"
         )
 

@@ -4,9 +4,10 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 
-from prompts_app import evals, selectors
 from prompts_app.errors import DomainError
 from prompts_app.models import Project
+from prompts_app.selectors.library import prompt_get
+from prompts_app.services import evals
 
 
 def read_cases(path: Path) -> dict:
@@ -51,7 +52,7 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No project named '{project}'.")
         try:
-            target = selectors.prompt_get(project=found, name=prompt)
+            target = prompt_get(project=found, name=prompt)
             suite = evals.eval_suite_update(
                 prompt=target,
                 cases=data.get("cases", []),

@@ -16,10 +16,10 @@ import json
 from decimal import Decimal
 
 from promptledger import rendering
-from prompts_app import selectors
 from prompts_app.errors import NotFound
+from prompts_app.lib.tokens import count_message_tokens
 from prompts_app.models import Example, ModelPrice, Prompt, PromptVersion
-from prompts_app.tokens import count_message_tokens
+from prompts_app.selectors.library import prompt_version_for
 
 VALIDATION_PERCENT = 10
 
@@ -27,7 +27,7 @@ VALIDATION_PERCENT = 10
 def production_version(prompt: Prompt) -> PromptVersion | None:
     """What runtime clients get by default: production, else the latest version."""
     try:
-        return selectors.prompt_version_for(prompt=prompt, label=None)[0]
+        return prompt_version_for(prompt=prompt, label=None)[0]
     except NotFound:
         return None
 

@@ -12,7 +12,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from prompts_app.advisor import (
+from prompts_app.lib.advisor import (
     WHAT_IF_KEYS,
     WHAT_IF_REQUIRED_KEYS,
     AdvisorInputError,

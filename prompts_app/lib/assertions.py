@@ -14,7 +14,7 @@ import regex
 
 from promptledger import rendering
 from prompts_app.errors import DomainError
-from prompts_app.tokens import count_text_tokens
+from prompts_app.lib.tokens import count_text_tokens
 
 REGEX_TIMEOUT_SECONDS = 0.5
 # Assertions about the shape of an output: their pass rate is the "format adherence".

@@ -20,7 +20,6 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from prompts_app import advice, services
 from prompts_app.models import (
     AdvisorSettings,
     Alert,
@@ -29,6 +28,7 @@ from prompts_app.models import (
     Webhook,
     WebhookDelivery,
 )
+from prompts_app.services import advice, alerts, library
 from tests.factories import PromptFactory
 from tests.fakes.webhook_receiver import WebhookReceiver
 
@@ -50,14 +50,14 @@ def tuned(acme):
     AdvisorSettings.objects.create(
         project=acme, data_preparation_cost=Decimal("10000"), alert_emails="ops@acme.test"
     )
-    example_set = services.example_set_create(project=acme, name="qa")
+    example_set = library.example_set_create(project=acme, name="qa")
     examples = [
         {"input": {"q": f"question {i}"}, "output": f"answer {i}", "approved": True}
         for i in range(500)
     ]
-    esv = services.example_set_version_create(example_set=example_set, examples=examples)
+    esv = library.example_set_version_create(example_set=example_set, examples=examples)
     prompt = PromptFactory(project=acme, name="faq", description="Answer support questions.")
-    services.prompt_version_create(
+    library.prompt_version_create(
         prompt=prompt,
         template="{{ q }}" + " hello" * 850,
         model_config={"model": "acme-model"},
@@ -212,8 +212,8 @@ class TestAlerts:
         usage(tuned, 1_000_000)
         with django_capture_on_commit_callbacks(execute=False):
             alert = advice.advice_evaluate(prompt=tuned)
-        assert advice.alert_email_send(alert_id=alert.pk) is True
-        assert advice.alert_email_send(alert_id=alert.pk) is False
+        assert alerts.alert_email_send(alert_id=alert.pk) is True
+        assert alerts.alert_email_send(alert_id=alert.pk) is False
         assert len(mail.outbox) == 1
         assert mail.outbox[0].to == ["ops@acme.test"]
         assert "1600.00" in mail.outbox[0].subject
@@ -229,15 +229,15 @@ class TestAlerts:
         with django_capture_on_commit_callbacks(execute=False):
             alert = advice.advice_evaluate(prompt=tuned)
         delivery = WebhookDelivery.objects.get(alert=alert)
-        assert advice.webhook_deliver(delivery_id=delivery.pk) == WebhookDelivery.PENDING
+        assert alerts.webhook_deliver(delivery_id=delivery.pk) == WebhookDelivery.PENDING
         delivery.refresh_from_db()
         assert delivery.attempts == 1 and "ConnectError" in delivery.last_error
         assert delivery.next_attempt_at > timezone.now()
 
         revived = WebhookReceiver(port=port)  # the receiver comes back on the same port
         try:
-            assert advice.webhook_deliver(delivery_id=delivery.pk) == WebhookDelivery.DELIVERED
-            assert advice.webhook_deliver(delivery_id=delivery.pk) == "skipped"
+            assert alerts.webhook_deliver(delivery_id=delivery.pk) == WebhookDelivery.DELIVERED
+            assert alerts.webhook_deliver(delivery_id=delivery.pk) == "skipped"
             assert len(revived.received) == 1
             assert revived.received[0]["prompt"] == "faq"
             assert revived.received[0]["figures"]["payback_months"] == "6.25"

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from prompts_app.errors import DomainError
+from prompts_app.lib.jsonutil import canonical_json
 from prompts_app.models import Prompt, slug_validator
-from prompts_app.jsonutil import canonical_json
 
 MODEL_CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "model": (str,),

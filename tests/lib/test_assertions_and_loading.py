@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from prompts_app.assertions import assertions_clean, check, rubric_verdict
 from prompts_app.errors import DomainError
+from prompts_app.lib.assertions import assertions_clean, check, rubric_verdict
 from prompts_app.models import EvalSuite, Provider
 from tests.factories import PromptFactory
 

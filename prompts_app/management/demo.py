@@ -11,7 +11,6 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
-from prompts_app import selectors, services
 from prompts_app.models import (
     PICO,
     AdvisorSettings,
@@ -21,7 +20,9 @@ from prompts_app.models import (
     PromptVersion,
     UsageRollup,
 )
-from prompts_app.pricing import call_cost
+from prompts_app.selectors.library import prompt_resolve, render_payload
+from prompts_app.services import library
+from prompts_app.services.pricing import call_cost
 
 CATEGORIES = {
     "shipping_delay": "The parcel is late, stuck in transit, or tracking has not moved for 3+ days.",
@@ -113,25 +114,25 @@ def triage_prompt_create(project: Project) -> Prompt | None:
     if Prompt.objects.filter(project=project, name="ticket-triage").exists():
         return None
     rng = random.Random(7)
-    example_set = services.example_set_create(
+    example_set = library.example_set_create(
         project=project,
         name="ticket-triage-labelled",
         description="Agent-labelled tickets, reviewed.",
     )
-    esv = services.example_set_version_create(
+    esv = library.example_set_version_create(
         example_set=example_set,
         examples=_examples(600, rng),
         message="600 reviewed labels",
         author="demo",
     )
-    prompt = services.prompt_create(
+    prompt = library.prompt_create(
         project=project,
         name="ticket-triage",
         kind=Prompt.KIND_CHAT,
         description="Classify a support ticket into one category id.",
         tags=["support", "classification"],
     )
-    version = services.prompt_version_create(
+    version = library.prompt_version_create(
         prompt=prompt,
         messages=[
             {"role": "system", "content": SYSTEM_PROMPT},
@@ -142,7 +143,7 @@ def triage_prompt_create(project: Project) -> Prompt | None:
         message="Triage with ten categories and hard cases",
         author="demo",
     )
-    services.label_move(
+    library.label_move(
         prompt=prompt, label="production", version_number=1, reason="launch", actor="demo"
     )
     # Labelling and reviewing 600 tickets took about a week of an agent's time.
@@ -167,9 +168,9 @@ USAGE_PROFILES = {
 
 
 def _rendered_tokens(prompt: Prompt) -> int:
-    entry = selectors.prompt_resolve(project=prompt.project, name=prompt.name)
+    entry = prompt_resolve(project=prompt.project, name=prompt.name)
     sample = {"message": "Hi, my Basecamp 4 tent arrived with a cracked pole. Order NW-51234."}
-    return selectors.render_payload(entry["payload"], sample)["token_count"]
+    return render_payload(entry["payload"], sample)["token_count"]
 
 
 @transaction.atomic

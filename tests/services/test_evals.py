@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from prompts_app import evals, services
 from prompts_app.models import EvalCaseResult, EvalRun, Prompt, PromptVersion, Provider
+from prompts_app.services import evals, library
 from tests.factories import PromptFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -51,7 +51,7 @@ def greet(acme):
 
 
 def new_version(prompt, template, **kwargs):
-    return services.prompt_version_create(
+    return library.prompt_version_create(
         prompt=prompt, template=template, author="tester", **kwargs
     )
 
@@ -113,7 +113,7 @@ def test_every_assertion_kind_passes_and_fails_against_the_model(
     fake_openai.replies["json please"] = '{"total": 12.5, "currency": "EUR"}'
     fake_openai.replies["prose please"] = "The total is twelve euros."
     # The grader sees the rubric prompt; its system message maps to a fixed grade.
-    from prompts_app.assertions import RUBRIC_SYSTEM
+    from prompts_app.lib.assertions import RUBRIC_SYSTEM
 
     fake_openai.replies[RUBRIC_SYSTEM] = "SCORE: 2 - misses the total."
     schema = {

@@ -21,9 +21,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from promptledger import rendering
-from prompts_app import assertions as checks
-from prompts_app import jobs, selectors
 from prompts_app.errors import DomainError, NotFound
+from prompts_app.infra import jobs
+from prompts_app.lib import assertions as checks
+from prompts_app.lib.providers import ProviderError, chat_completion
+from prompts_app.lib.tokens import count_rendered_tokens, count_text_tokens
 from prompts_app.models import (
     EvalCase,
     EvalCaseResult,
@@ -35,9 +37,8 @@ from prompts_app.models import (
     PromptVersion,
     Provider,
 )
-from prompts_app.pricing import call_cost
-from prompts_app.providers import ProviderError, chat_completion
-from prompts_app.tokens import count_rendered_tokens, count_text_tokens
+from prompts_app.selectors.library import version_examples
+from prompts_app.services.pricing import call_cost
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ def render_case(version: PromptVersion, variables: dict) -> str | list[dict]:
         version.prompt.kind,
         version.body,
         variables,
-        examples=selectors.version_examples(version),
+        examples=version_examples(version),
         schema=version.variables,
         options=version.template_options,
     )

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from prompts_app import ledger
 from prompts_app.models import ModelPrice, Prompt, UsageEvent, UsageRollup
+from prompts_app.services import ledger
 from tests.factories import PromptFactory, make_version
 
 pytestmark = pytest.mark.django_db
@@ -130,9 +130,9 @@ def test_good_events_are_stored_when_others_are_rejected(ingester, reply):
 
 
 def test_label_is_resolved_to_the_version_it_points_at(ingester, reply):
-    from prompts_app import services
+    from prompts_app.services import library
 
-    services.label_move(prompt=reply, label="production", version_number=2, actor="t")
+    library.label_move(prompt=reply, label="production", version_number=2, actor="t")
     post(ingester.client, [event(1, version=None, label="production")])
     assert UsageEvent.objects.get().version_number == 2
 
@@ -341,7 +341,7 @@ def test_events_outside_the_ledger_window_are_rejected_with_the_reason(ingester,
 
 
 def test_the_oldest_accepted_event_shows_in_the_ledgers_longest_view(ingester, reader, reply):
-    from prompts_app.selectors import MAX_LEDGER_DAYS
+    from prompts_app.services.ledger import MAX_LEDGER_DAYS
 
     assert MAX_LEDGER_DAYS == 400
     earliest = dt.datetime.combine(
@@ -425,15 +425,15 @@ def test_a_changed_timestamp_or_version_is_a_conflict(ingester, reply):
 
 
 def test_a_resend_the_server_filled_in_differently_is_still_a_duplicate(ingester, reply):
-    from prompts_app import services
+    from prompts_app.services import library
 
     # No timestamp (the server's clock fills it in) and a label that moves in between:
     # the client sent the same bytes twice, so the second is a duplicate.
-    services.label_move(prompt=reply, label="production", version_number=1, actor="t")
+    library.label_move(prompt=reply, label="production", version_number=1, actor="t")
     same = event(1, timestamp=None, version=None, label="production")
     same.pop("timestamp")
     assert post(ingester.client, [same]).json()["accepted"] == 1
-    services.label_move(prompt=reply, label="production", version_number=2, actor="t")
+    library.label_move(prompt=reply, label="production", version_number=2, actor="t")
     again = post(ingester.client, [same]).json()
     assert (again["accepted"], again["duplicates"], again["conflicts"]) == (0, 1, [])
     assert UsageEvent.objects.get().version_number == 1

@@ -32,7 +32,7 @@ from django.utils.dateparse import parse_datetime
 
 from prompts_app.errors import DomainError
 from prompts_app.models import PICO, Label, ModelPrice, Project, Prompt, UsageEvent, UsageRollup
-from prompts_app.pricing import call_cost
+from prompts_app.services.pricing import call_cost
 
 MAX_BATCH = 1000
 MAX_TOKENS = 10_000_000

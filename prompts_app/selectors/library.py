@@ -3,22 +3,16 @@ read models the API and the admin serve."""
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
-from decimal import Decimal
 import json
 from typing import Any
 
-from django.db.models import Sum
-from django.utils import timezone
-
 from promptledger import rendering
-from prompts_app import cache as resolve_cache
-from prompts_app import validation
 from prompts_app.errors import DomainError, NotFound
+from prompts_app.infra import cache as resolve_cache
+from prompts_app.lib.jsonutil import sha256_of
+from prompts_app.lib.tokens import count_rendered_tokens
 from prompts_app.models import (
-    Alert,
-    EvalRun,
     ExampleSet,
     ExampleSetVersion,
     Label,
@@ -26,11 +20,8 @@ from prompts_app.models import (
     Project,
     Prompt,
     PromptVersion,
-    UsageRollup,
 )
-from prompts_app.jsonutil import sha256_of
-from prompts_app.ledger import MAX_LEDGER_DAYS, ROLLUP_SUMS, pico_to_dollars
-from prompts_app.tokens import count_rendered_tokens
+from prompts_app.services import validation
 
 
 def prompt_get(*, project: Project, name: str) -> Prompt:
@@ -309,145 +300,4 @@ def example_set_version_get(*, example_set: ExampleSet, number: Any) -> ExampleS
         raise NotFound(
             f"Example set '{example_set.name}' has no version {number}.", field="version"
         )
-    return found
-
-
-# --- evals --------------------------------------------------------------------
-
-
-def eval_run_list(*, prompt: Prompt, version: Any = None):
-    runs = EvalRun.objects.filter(prompt_version__prompt=prompt).select_related("prompt_version")
-    if version not in (None, ""):
-        runs = runs.filter(prompt_version__number=_parse_version_number(version))
-    return runs.order_by("-created_at", "-id")
-
-
-def eval_run_get(*, project: Project, run_id: Any):
-    try:
-        pk = int(run_id)
-    except (TypeError, ValueError):
-        raise DomainError(f"'{run_id}' is not an eval run id.", field="id") from None
-    run = (
-        EvalRun.objects.filter(pk=pk, prompt_version__prompt__project=project)
-        .select_related("prompt_version__prompt")
-        .prefetch_related("results")
-        .first()
-    )
-    if run is None:
-        raise NotFound(f"No eval run {pk} in project '{project.name}'.", field="id")
-    return run
-
-
-def eval_run_latest(*, version: PromptVersion):
-    return version.eval_runs.order_by("-created_at", "-id").first()
-
-
-# --- ledger -------------------------------------------------------------------
-
-LEDGER_GROUPS = {"day": "day", "version": "version_number", "model": "model"}
-
-
-def _ledger_window(days: Any, today: dt.date | None) -> tuple[int, dt.date, dt.date]:
-    try:
-        days = int(days)
-    except (TypeError, ValueError):
-        raise DomainError(
-            f"'days' must be a whole number of days, not {days!r}.", field="days"
-        ) from None
-    if not 1 <= days <= MAX_LEDGER_DAYS:
-        raise DomainError(f"'days' must be from 1 to {MAX_LEDGER_DAYS}.", field="days")
-    today = today or timezone.now().date()
-    return days, today - dt.timedelta(days=days - 1), today
-
-
-def _ledger_row(values: dict) -> dict:
-    calls = values["calls"] or 0
-    return {
-        "calls": calls,
-        "error_calls": values["error_calls"] or 0,
-        "unpriced_calls": values["unpriced_calls"] or 0,
-        "input_tokens": values["input_tokens"] or 0,
-        "cached_input_tokens": values["cached_input_tokens"] or 0,
-        "output_tokens": values["output_tokens"] or 0,
-        "cost": str(pico_to_dollars(values["cost_pico"] or 0)),
-        "avg_latency_ms": (
-            str((Decimal(values["latency_ms_total"]) / calls).quantize(Decimal("0.1")))
-            if calls
-            else None
-        ),
-    }
-
-
-def _ledger_sums():
-    return {name: Sum(name) for name in ROLLUP_SUMS}
-
-
-def prompt_ledger(
-    *, prompt: Prompt, days: Any = 30, group_by: str = "day", today: dt.date | None = None
-) -> dict:
-    """Calls, tokens and cost (USD) of one prompt over the last `days` days (UTC), grouped."""
-    if group_by not in LEDGER_GROUPS:
-        raise DomainError("'group_by' must be day, version or model.", field="group_by")
-    days, start, end = _ledger_window(days, today)
-    rollups = UsageRollup.objects.filter(prompt=prompt, day__gte=start, day__lte=end)
-    column = LEDGER_GROUPS[group_by]
-    rows = []
-    for values in rollups.values(column).annotate(**_ledger_sums()).order_by(column):
-        key = values[column]
-        rows.append(
-            {group_by: key.isoformat() if isinstance(key, dt.date) else key, **_ledger_row(values)}
-        )
-    return {
-        "prompt": prompt.name,
-        "days": days,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "group_by": group_by,
-        "currency": "USD",
-        "rows": rows,
-        "totals": _ledger_row(rollups.aggregate(**_ledger_sums())),
-    }
-
-
-def project_ledger(*, project: Project, days: Any = 30, today: dt.date | None = None) -> dict:
-    """Per-prompt totals for the whole project over the last `days` days."""
-    days, start, end = _ledger_window(days, today)
-    rollups = UsageRollup.objects.filter(project=project, day__gte=start, day__lte=end)
-    rows = [
-        {"prompt": values["prompt__name"], **_ledger_row(values)}
-        for values in rollups.values("prompt__name")
-        .annotate(**_ledger_sums())
-        .order_by("prompt__name")
-    ]
-    return {
-        "project": project.name,
-        "days": days,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "currency": "USD",
-        "rows": rows,
-        "totals": _ledger_row(rollups.aggregate(**_ledger_sums())),
-    }
-
-
-# --- alerts -------------------------------------------------------------------
-
-
-def alert_list(*, project: Project, state: str | None = None):
-    alerts = Alert.objects.filter(project=project).select_related("prompt")
-    if state is not None:
-        if state not in (Alert.STATE_NEW, Alert.STATE_ACKNOWLEDGED):
-            raise DomainError("'state' must be new or acknowledged.", field="state")
-        alerts = alerts.filter(state=state)
-    return alerts.order_by("-created_at", "-id")
-
-
-def alert_get(*, project: Project, alert_id: Any) -> Alert:
-    try:
-        pk = int(alert_id)
-    except (TypeError, ValueError):
-        raise DomainError(f"'{alert_id}' is not an alert id.", field="id") from None
-    found = Alert.objects.filter(project=project, pk=pk).select_related("prompt").first()
-    if found is None:
-        raise NotFound(f"No alert {pk} in project '{project.name}'.", field="id")
     return found

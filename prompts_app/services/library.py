@@ -13,11 +13,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from promptledger import rendering
-from prompts_app import cache as resolve_cache
-from prompts_app import evals, keycache, validation
-from prompts_app.jsonutil import sha256_of
-from prompts_app.pricing import price_sheet_seed
 from prompts_app.errors import Conflict, DomainError, NotFound
+from prompts_app.infra import cache as resolve_cache
+from prompts_app.infra import keycache
+from prompts_app.lib.jsonutil import sha256_of
 from prompts_app.models import (
     ApiKey,
     EvalRun,
@@ -30,6 +29,8 @@ from prompts_app.models import (
     Prompt,
     PromptVersion,
 )
+from prompts_app.services import evals, validation
+from prompts_app.services.pricing import price_sheet_seed
 
 # --- projects and keys -----------------------------------------------------
 

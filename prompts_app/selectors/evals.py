@@ -1,0 +1,43 @@
+"""Eval-run reads: runs of a prompt, one run, the latest run of a version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prompts_app.errors import DomainError, NotFound
+from prompts_app.models import (
+    EvalRun,
+    Project,
+    Prompt,
+    PromptVersion,
+)
+from prompts_app.selectors.library import _parse_version_number
+
+# --- evals --------------------------------------------------------------------
+
+
+def eval_run_list(*, prompt: Prompt, version: Any = None):
+    runs = EvalRun.objects.filter(prompt_version__prompt=prompt).select_related("prompt_version")
+    if version not in (None, ""):
+        runs = runs.filter(prompt_version__number=_parse_version_number(version))
+    return runs.order_by("-created_at", "-id")
+
+
+def eval_run_get(*, project: Project, run_id: Any):
+    try:
+        pk = int(run_id)
+    except (TypeError, ValueError):
+        raise DomainError(f"'{run_id}' is not an eval run id.", field="id") from None
+    run = (
+        EvalRun.objects.filter(pk=pk, prompt_version__prompt__project=project)
+        .select_related("prompt_version__prompt")
+        .prefetch_related("results")
+        .first()
+    )
+    if run is None:
+        raise NotFound(f"No eval run {pk} in project '{project.name}'.", field="id")
+    return run
+
+
+def eval_run_latest(*, version: PromptVersion):
+    return version.eval_runs.order_by("-created_at", "-id").first()

@@ -1,0 +1,106 @@
+"""Ledger reads: calls, tokens and cost per prompt or project over a window, by day,
+version or model (from the daily rollups)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from prompts_app.errors import DomainError
+from prompts_app.models import (
+    Project,
+    Prompt,
+    UsageRollup,
+)
+from prompts_app.services.ledger import MAX_LEDGER_DAYS, ROLLUP_SUMS, pico_to_dollars
+
+# --- ledger -------------------------------------------------------------------
+
+LEDGER_GROUPS = {"day": "day", "version": "version_number", "model": "model"}
+
+
+def _ledger_window(days: Any, today: dt.date | None) -> tuple[int, dt.date, dt.date]:
+    try:
+        days = int(days)
+    except (TypeError, ValueError):
+        raise DomainError(
+            f"'days' must be a whole number of days, not {days!r}.", field="days"
+        ) from None
+    if not 1 <= days <= MAX_LEDGER_DAYS:
+        raise DomainError(f"'days' must be from 1 to {MAX_LEDGER_DAYS}.", field="days")
+    today = today or timezone.now().date()
+    return days, today - dt.timedelta(days=days - 1), today
+
+
+def _ledger_row(values: dict) -> dict:
+    calls = values["calls"] or 0
+    return {
+        "calls": calls,
+        "error_calls": values["error_calls"] or 0,
+        "unpriced_calls": values["unpriced_calls"] or 0,
+        "input_tokens": values["input_tokens"] or 0,
+        "cached_input_tokens": values["cached_input_tokens"] or 0,
+        "output_tokens": values["output_tokens"] or 0,
+        "cost": str(pico_to_dollars(values["cost_pico"] or 0)),
+        "avg_latency_ms": (
+            str((Decimal(values["latency_ms_total"]) / calls).quantize(Decimal("0.1")))
+            if calls
+            else None
+        ),
+    }
+
+
+def _ledger_sums():
+    return {name: Sum(name) for name in ROLLUP_SUMS}
+
+
+def prompt_ledger(
+    *, prompt: Prompt, days: Any = 30, group_by: str = "day", today: dt.date | None = None
+) -> dict:
+    """Calls, tokens and cost (USD) of one prompt over the last `days` days (UTC), grouped."""
+    if group_by not in LEDGER_GROUPS:
+        raise DomainError("'group_by' must be day, version or model.", field="group_by")
+    days, start, end = _ledger_window(days, today)
+    rollups = UsageRollup.objects.filter(prompt=prompt, day__gte=start, day__lte=end)
+    column = LEDGER_GROUPS[group_by]
+    rows = []
+    for values in rollups.values(column).annotate(**_ledger_sums()).order_by(column):
+        key = values[column]
+        rows.append(
+            {group_by: key.isoformat() if isinstance(key, dt.date) else key, **_ledger_row(values)}
+        )
+    return {
+        "prompt": prompt.name,
+        "days": days,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "group_by": group_by,
+        "currency": "USD",
+        "rows": rows,
+        "totals": _ledger_row(rollups.aggregate(**_ledger_sums())),
+    }
+
+
+def project_ledger(*, project: Project, days: Any = 30, today: dt.date | None = None) -> dict:
+    """Per-prompt totals for the whole project over the last `days` days."""
+    days, start, end = _ledger_window(days, today)
+    rollups = UsageRollup.objects.filter(project=project, day__gte=start, day__lte=end)
+    rows = [
+        {"prompt": values["prompt__name"], **_ledger_row(values)}
+        for values in rollups.values("prompt__name")
+        .annotate(**_ledger_sums())
+        .order_by("prompt__name")
+    ]
+    return {
+        "project": project.name,
+        "days": days,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "currency": "USD",
+        "rows": rows,
+        "totals": _ledger_row(rollups.aggregate(**_ledger_sums())),
+    }
