@@ -30,6 +30,11 @@ PICO = Decimal(10) ** 12
 class Project(models.Model):
     name = models.CharField(max_length=100, unique=True, validators=[slug_validator])
     description = models.TextField(blank=True)
+    protect_production_by_default = models.BooleanField(
+        default=True,
+        help_text="New prompts start with production protected (their 'production' label moves "
+        "only to a version whose latest eval run passed).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -430,8 +435,21 @@ class EvalRun(models.Model):
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
-    STATUS_CHOICES = [(s, s) for s in (QUEUED, RUNNING, PASSED, FAILED, ERROR)]
-    TERMINAL = (PASSED, FAILED, ERROR)
+    # Finished, but nothing was graded: every case rendered and the suite has no
+    # model provider (static checks only), or the suite has no cases at all.
+    # Neither counts as passed for a protected production.
+    RENDERED = "rendered"
+    NO_CASES = "no_cases"
+    STATUS_CHOICES = [
+        (QUEUED, "queued"),
+        (RUNNING, "running"),
+        (PASSED, "passed"),
+        (FAILED, "failed"),
+        (ERROR, "error"),
+        (RENDERED, "rendered, not graded"),
+        (NO_CASES, "no cases"),
+    ]
+    TERMINAL = (PASSED, FAILED, ERROR, RENDERED, NO_CASES)
     TRIGGER_AUTO = "auto"
     TRIGGER_MANUAL = "manual"
 
@@ -629,6 +647,8 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=150, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # A worker sending the email holds this lease; one that died lets it lapse.
+    email_claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -658,6 +678,8 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A worker POSTing this delivery holds this lease; one that died lets it lapse.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

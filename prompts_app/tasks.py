@@ -1,5 +1,6 @@
 """Thin Celery tasks: primary keys in, one service call each. Job state lives in
-our rows (EvalRun, EvalCaseResult), so every task is safe to run twice."""
+our rows (EvalRun, EvalCaseResult, Alert.emailed_at, WebhookDelivery), so every
+task is safe to run twice."""
 
 from __future__ import annotations
 

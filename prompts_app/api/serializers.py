@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from prompts_app.models import (
+    EvalRun,
     Example,
     ExampleSet,
     ExampleSetVersion,
@@ -60,7 +61,12 @@ class PromptCreateInput(StrictInputSerializer):
     )
     description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
     tags = serializers.ListField(child=StrictCharField(max_length=50), required=False)
-    protect_production = StrictBooleanField(required=False, default=False)
+    protect_production = StrictBooleanField(
+        required=False,
+        help_text="Protect the 'production' label: it then moves only to a version whose "
+        "latest eval run passed (graded by a model), unless forced with a reason. Left out: "
+        "the project's default (on unless the project turned it off).",
+    )
 
 
 class PromptUpdateInput(StrictInputSerializer):
@@ -123,6 +129,14 @@ class VersionCreateInput(StrictInputSerializer):
     template_options = TemplateOptionsIO(required=False)
     example_set_version = ExampleSetRefInput(required=False, allow_null=True)
     message = StrictCharField(required=False, allow_blank=True, max_length=10_000)
+    based_on_version = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="The version number this edit started from (0 for a prompt with no "
+        "versions yet). If the prompt has a newer version by now, nothing is stored and the "
+        "answer is 409 `stale_base` with `details.based_on_version` and "
+        "`details.latest_version`: fetch the latest, diff, re-apply your change and resend.",
+    )
 
 
 class ExampleSetRefOutput(serializers.Serializer):
@@ -334,6 +348,8 @@ class EvalSuiteOutput(serializers.Serializer):
     cases = serializers.SerializerMethodField()
 
     def get_cases(self, obj) -> list[dict]:
+        if obj.pk is None:  # a suite never saved has no cases
+            return []
         return [case.as_snapshot() for case in obj.cases.all()]
 
 
@@ -362,7 +378,13 @@ class EvalRunOutput(serializers.Serializer):
     version = serializers.IntegerField(source="prompt_version.number")
     trigger = serializers.CharField()
     requested_by = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=[value for value, _ in EvalRun.STATUS_CHOICES],
+        help_text="queued, running; then passed (every case rendered and every model check "
+        "passed), failed, error, rendered (every case rendered, but the suite has no model "
+        "provider: nothing was graded) or no_cases (the suite is empty). Only passed lets a "
+        "version become a protected production.",
+    )
     repeats = serializers.IntegerField()
     provider = serializers.DictField(allow_null=True)
     summary = serializers.DictField()

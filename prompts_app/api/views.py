@@ -1,8 +1,8 @@
-"""API views: parse, call one service or selector, serialize. Nothing else."""
+"""API views: parse, find the rows through selectors, call at most one service,
+serialize. No ORM and no rules here."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -11,16 +11,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView as DrfAPIView
 
 from prompts_app.api import serializers as s
-from prompts_app.errors import DomainError, NotFound
-from prompts_app.lib import advisor
-from prompts_app.models import ExampleSet, Label
-from prompts_app.selectors.advice import alert_get, alert_list
-from prompts_app.selectors.evals import eval_run_get, eval_run_list
+from prompts_app.errors import DomainError
+from prompts_app.selectors.advice import alert_get, alert_list, what_if_advice
+from prompts_app.selectors.evals import eval_run_get, eval_run_list, eval_suite_get
 from prompts_app.selectors.ledger import project_ledger, prompt_ledger
 from prompts_app.selectors.library import (
     draft_render,
     example_set_get,
+    example_set_list,
     example_set_version_get,
+    example_set_version_list,
+    label_get,
     label_history,
     label_list,
     prompt_get,
@@ -95,9 +96,7 @@ def _paginate(view, request, queryset, serializer_class):
 class PromptListCreateApi(ListApi):
     @extend_schema(responses=s.PromptOutput(many=True))
     def get(self, request):
-        queryset = prompt_list(project=_project(request)).prefetch_related(
-            Prefetch("labels", queryset=Label.objects.select_related("version"))
-        )
+        queryset = prompt_list(project=_project(request))
         return _paginate(self, request, queryset, s.PromptOutput)
 
     @extend_schema(request=s.PromptCreateInput, responses={201: s.PromptOutput})
@@ -239,9 +238,7 @@ class LabelDetailApi(APIView):
     @extend_schema(responses=s.LabelOutput)
     def get(self, request, name, label):
         prompt = prompt_get(project=_project(request), name=name)
-        found = label_list(prompt=prompt).filter(name=label).first()
-        if found is None:
-            raise NotFound(f"Prompt '{name}' has no label '{label}'.", field="label")
+        found = label_get(prompt=prompt, name=label)
         history = {label: list(label_history(prompt=prompt, label=label))}
         return Response(s.LabelOutput(found, context={"history": history}).data)
 
@@ -282,7 +279,7 @@ class DiffApi(APIView):
 class ExampleSetListCreateApi(ListApi):
     @extend_schema(responses=s.ExampleSetOutput(many=True))
     def get(self, request):
-        queryset = ExampleSet.objects.filter(project=_project(request)).order_by("name")
+        queryset = example_set_list(project=_project(request))
         return _paginate(self, request, queryset, s.ExampleSetOutput)
 
     @extend_schema(request=s.ExampleSetCreateInput, responses={201: s.ExampleSetOutput})
@@ -303,7 +300,7 @@ class ExampleSetVersionListCreateApi(ListApi):
     @extend_schema(responses=s.ExampleSetVersionOutput(many=True))
     def get(self, request, set_name):
         example_set = example_set_get(project=_project(request), name=set_name)
-        queryset = example_set.versions.prefetch_related("examples").order_by("-number")
+        queryset = example_set_version_list(example_set=example_set)
         return _paginate(self, request, queryset, s.ExampleSetVersionOutput)
 
     @extend_schema(
@@ -333,7 +330,7 @@ class EvalSuiteApi(APIView):
     @extend_schema(responses=s.EvalSuiteOutput)
     def get(self, request, name):
         prompt = prompt_get(project=_project(request), name=name)
-        return Response(s.EvalSuiteOutput(evals.eval_suite_get_or_create(prompt=prompt)).data)
+        return Response(s.EvalSuiteOutput(eval_suite_get(prompt=prompt)).data)
 
     @extend_schema(request=s.EvalSuiteInput, responses=s.EvalSuiteOutput)
     def put(self, request, name):
@@ -436,12 +433,7 @@ class WhatIfApi(APIView):
     def post(self, request):
         if not isinstance(request.data, dict):
             raise DomainError("Send the inputs as a JSON object.")
-        try:
-            inputs = advisor.validate_inputs(request.data)
-            result = advisor.advise(inputs)
-        except advisor.AdvisorInputError as exc:
-            raise DomainError(f"{exc.field}: {exc.message}", field=exc.field) from None
-        return Response(result.as_dict(schedule_months=24))
+        return Response(what_if_advice(inputs=request.data))
 
 
 class AlertListApi(ListApi):

@@ -181,8 +181,13 @@ def seed_base() -> Base:
         (CHAT_PROMPT, Prompt.KIND_CHAT, CHAT_MESSAGES),
         (TEXT_PROMPT, Prompt.KIND_TEXT, TEXT_TEMPLATE),
     ):
+        # Unprotected: the bench promotes version 1 before any eval run has finished.
         prompt = library.prompt_create(
-            project=project, name=name, kind=kind, description="Support replies."
+            project=project,
+            name=name,
+            kind=kind,
+            description="Support replies.",
+            protect_production=False,
         )
         version = library.prompt_version_create(
             prompt=prompt,

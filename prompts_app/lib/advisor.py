@@ -45,6 +45,8 @@ from decimal import (
 from enum import StrEnum
 from typing import Any
 
+from prompts_app.lib.formatting import format_money, format_percent
+
 __all__ = [
     "WHAT_IF_KEYS",
     "WHAT_IF_REQUIRED_KEYS",
@@ -583,24 +585,24 @@ def _savings_reason(i: AdvisorInputs, pc: _PerCall, monthly: Decimal, removed: D
         )
         if monthly > 0:
             return (
-                f"Fine-tuning saves {_money(monthly)} a month: {_per_call_money(saving)} per call "
+                f"Fine-tuning saves {_money(monthly)} a month: {_money(saving)} per call "
                 f"× {calls} calls, {source}."
             )
         return (
-            f"Fine-tuning saves {_per_call_money(saving)} per call, but at {calls} calls/month "
+            f"Fine-tuning saves {_money(saving)} per call, but at {calls} calls/month "
             f"that is {_money(monthly)} a month."
         )
     if removed == 0:
         why = "the tuned model would drop no tokens (0 per call), so there is nothing to save"
     else:
-        base = f"{_price(i.input_price_per_1m)} input / {_price(i.output_price_per_1m)} output"
+        base = f"{_money(i.input_price_per_1m)} input / {_money(i.output_price_per_1m)} output"
         tuned = (
-            f"{_price(i.ft_input_price_per_1m)} input / "
-            f"{_price(i.ft_output_price_per_1m)} output"
+            f"{_money(i.ft_input_price_per_1m)} input / "
+            f"{_money(i.ft_output_price_per_1m)} output"
         )
         if i.cached_input_share > 0:
-            base += f" / {_price(i.cached_input_price_per_1m)} cached input"
-            tuned += f" / {_price(i.ft_cached_input_price_per_1m)} cached input"
+            base += f" / {_money(i.cached_input_price_per_1m)} cached input"
+            tuned += f" / {_money(i.ft_cached_input_price_per_1m)} cached input"
         why = (
             f"the tuned model's prices ({tuned} per 1M tokens, against {base} for the base "
             f"model) outweigh the {_num(removed)} tokens removed per call{capped}"
@@ -608,7 +610,7 @@ def _savings_reason(i: AdvisorInputs, pc: _PerCall, monthly: Decimal, removed: D
     if saving == 0:
         return f"Fine-tuning saves nothing ($0.00 per call): {why}."
     return (
-        f"Fine-tuning would cost {_per_call_money(-saving)} more per call "
+        f"Fine-tuning would cost {_money(-saving)} more per call "
         f"({_money(-monthly)} more a month at {calls} calls): {why}."
     )
 
@@ -626,8 +628,8 @@ def _cache_reason(i: AdvisorInputs, pc: _PerCall) -> str:
     )
     if i.cached_input_price_per_1m < i.input_price_per_1m:
         head += (
-            f" at {_price(i.cached_input_price_per_1m)} per 1M instead of "
-            f"{_price(i.input_price_per_1m)}"
+            f" at {_money(i.cached_input_price_per_1m)} per 1M instead of "
+            f"{_money(i.input_price_per_1m)}"
         )
         if pc.saving < without:
             return (
@@ -635,15 +637,15 @@ def _cache_reason(i: AdvisorInputs, pc: _PerCall) -> str:
                 f"tuning can save — {compare}."
             )
         return f"{head}: {compare}."
-    return f"{head} at the full input price ({_price(i.input_price_per_1m)} per 1M): {compare}."
+    return f"{head} at the full input price ({_money(i.input_price_per_1m)} per 1M): {compare}."
 
 
 def _saving_phrase(value: Decimal, *, verb: bool = True) -> str:
     """'saves $0.0011 per call' / 'costs $0.00003 more per call' (or the bare amounts)."""
     if value > 0:
-        return f"{'saves ' if verb else ''}{_per_call_money(value)} per call"
+        return f"{'saves ' if verb else ''}{_money(value)} per call"
     if value < 0:
-        return f"{'costs ' if verb else ''}{_per_call_money(-value)} more per call"
+        return f"{'costs ' if verb else ''}{_money(-value)} more per call"
     return f"{'saves ' if verb else ''}nothing ($0.00 per call)"
 
 
@@ -668,7 +670,7 @@ def _payback_reason(
         else:
             why = f"the monthly saving is {_money(monthly)}"
         tail = (
-            f"; with {_per_call_money(saving)} saved per call it would need {be} to pay back "
+            f"; with {_money(saving)} saved per call it would need {be} to pay back "
             f"within the {horizon}"
             if break_even is not None
             else ", so there is no break-even volume"
@@ -805,26 +807,12 @@ def _num(value: Decimal | int, max_places: int = 2, min_places: int = 0) -> str:
 
 
 def _money(value: Decimal) -> str:
-    """Monthly or one-time money: $1,600.00 (half-even to the cent)."""
-    q = _q(value, Q_MONEY)
-    sign = "-" if q < 0 else ""
-    return f"{sign}${format(q.copy_abs(), ',f')}"
-
-
-def _per_call_money(value: Decimal) -> str:
-    """Money per call: up to 10 decimals, trailing zeros dropped, at least 2: $0.0016."""
-    q = _q(value, Q_PER_CALL)
-    sign = "-" if q < 0 else ""
-    return f"{sign}${_num(q.copy_abs(), 10, 2)}"
-
-
-def _price(value: Decimal) -> str:
-    """A per-1M price: $0.15, $2.00, $0.075."""
-    return f"${_num(value, 10, 2)}"
+    """Money in a reason: the shared formatter's rule ($1,600.00; $0.0016; -$0.00003)."""
+    return format_money(value)
 
 
 def _pct(share: Decimal) -> str:
-    return f"{_num(share * 100, 2)}%"
+    return format_percent(share)
 
 
 def _calls(value: Decimal) -> str:

@@ -131,6 +131,9 @@ def triage_prompt_create(project: Project) -> Prompt | None:
         kind=Prompt.KIND_CHAT,
         description="Classify a support ticket into one category id.",
         tags=["support", "classification"],
+        # Protection goes on once the seed version is production (below): its eval
+        # run has not even started yet.
+        protect_production=False,
     )
     version = library.prompt_version_create(
         prompt=prompt,
@@ -146,6 +149,7 @@ def triage_prompt_create(project: Project) -> Prompt | None:
     library.label_move(
         prompt=prompt, label="production", version_number=1, reason="launch", actor="demo"
     )
+    library.prompt_update(prompt=prompt, protect_production=True)
     # Labelling and reviewing 600 tickets took about a week of an agent's time.
     AdvisorSettings.objects.update_or_create(
         project=project, defaults={"data_preparation_cost": 1500}

@@ -1,14 +1,35 @@
-"""Advice reads: the fine-tuning alerts of a project."""
+"""Advice reads: the what-if calculator and the fine-tuning alerts of a project."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prompts_app.errors import DomainError, NotFound
+from prompts_app.lib import advisor
 from prompts_app.models import (
     Alert,
     Project,
 )
+
+# Months of cumulative savings against the one-time cost that every advice shows
+# (the measured advice, the what-if, the API and the admin alike).
+PAYBACK_SCHEDULE_MONTHS = 24
+
+
+def what_if_advice(*, inputs: dict[str, Any]) -> dict:
+    """The advisor on inputs given by hand (nothing read from the ledger, nothing
+    stored), with the payback schedule over PAYBACK_SCHEDULE_MONTHS.
+
+    Bad inputs raise `DomainError` naming the first bad field; `details["errors"]`
+    maps every bad field to its problem."""
+    try:
+        result = advisor.advise(advisor.validate_inputs(inputs))
+    except advisor.AdvisorInputError as exc:
+        raise DomainError(
+            f"{exc.field}: {exc.message}", field=exc.field, details={"errors": exc.errors}
+        ) from None
+    return result.as_dict(schedule_months=PAYBACK_SCHEDULE_MONTHS)
+
 
 # --- alerts -------------------------------------------------------------------
 

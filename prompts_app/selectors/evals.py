@@ -7,6 +7,7 @@ from typing import Any
 from prompts_app.errors import DomainError, NotFound
 from prompts_app.models import (
     EvalRun,
+    EvalSuite,
     Project,
     Prompt,
     PromptVersion,
@@ -14,6 +15,13 @@ from prompts_app.models import (
 from prompts_app.selectors.library import _parse_version_number
 
 # --- evals --------------------------------------------------------------------
+
+
+def eval_suite_get(*, prompt: Prompt) -> EvalSuite:
+    """The prompt's eval suite; an empty, unsaved one (no provider, no cases) when it
+    has none yet, so reading it never writes."""
+    found = EvalSuite.objects.filter(prompt=prompt).select_related("provider").first()
+    return found if found is not None else EvalSuite(prompt=prompt)
 
 
 def eval_run_list(*, prompt: Prompt, version: Any = None):
@@ -39,5 +47,15 @@ def eval_run_get(*, project: Project, run_id: Any):
     return run
 
 
-def eval_run_latest(*, version: PromptVersion):
-    return version.eval_runs.order_by("-created_at", "-id").first()
+def eval_run_latest(
+    *, version: PromptVersion, finished: bool = False, besides: EvalRun | None = None
+) -> EvalRun | None:
+    """The latest eval run of `version`: the newest made (whatever its status), or
+    with `finished=True` the one that finished last. `besides` leaves one run out
+    (to compare a run with the version's previous one)."""
+    runs = EvalRun.objects.filter(prompt_version=version)
+    if besides is not None:
+        runs = runs.exclude(pk=besides.pk)
+    if finished:
+        return runs.filter(status__in=EvalRun.TERMINAL).order_by("-finished_at", "-id").first()
+    return runs.order_by("-created_at", "-id").first()

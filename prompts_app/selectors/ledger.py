@@ -23,6 +23,13 @@ from prompts_app.services.ledger import MAX_LEDGER_DAYS, ROLLUP_SUMS, pico_to_do
 LEDGER_GROUPS = {"day": "day", "version": "version_number", "model": "model"}
 
 
+def rollup_window(*, days: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The first and last day (UTC) of the trailing `days` days, today included:
+    the window every ledger view, chart and the advisor read the rollups over."""
+    today = today or timezone.now().date()
+    return today - dt.timedelta(days=days - 1), today
+
+
 def _ledger_window(days: Any, today: dt.date | None) -> tuple[int, dt.date, dt.date]:
     try:
         days = int(days)
@@ -32,8 +39,7 @@ def _ledger_window(days: Any, today: dt.date | None) -> tuple[int, dt.date, dt.d
         ) from None
     if not 1 <= days <= MAX_LEDGER_DAYS:
         raise DomainError(f"'days' must be from 1 to {MAX_LEDGER_DAYS}.", field="days")
-    today = today or timezone.now().date()
-    return days, today - dt.timedelta(days=days - 1), today
+    return (days, *rollup_window(days=days, today=today))
 
 
 def _ledger_row(values: dict) -> dict:

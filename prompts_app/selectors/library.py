@@ -7,6 +7,8 @@ import difflib
 import json
 from typing import Any
 
+from django.db.models import Prefetch
+
 from promptledger import rendering
 from prompts_app.errors import DomainError, NotFound
 from prompts_app.infra import cache as resolve_cache
@@ -32,7 +34,12 @@ def prompt_get(*, project: Project, name: str) -> Prompt:
 
 
 def prompt_list(*, project: Project):
-    return Prompt.objects.filter(project=project).order_by("name")
+    """The project's prompts by name, each with its labels (and their versions)."""
+    return (
+        Prompt.objects.filter(project=project)
+        .prefetch_related(Prefetch("labels", queryset=Label.objects.select_related("version")))
+        .order_by("name")
+    )
 
 
 def _parse_version_number(value: Any, *, field: str = "version") -> int:
@@ -208,6 +215,13 @@ def label_list(*, prompt: Prompt):
     return Label.objects.filter(prompt=prompt).select_related("version").order_by("name")
 
 
+def label_get(*, prompt: Prompt, name: str) -> Label:
+    found = label_list(prompt=prompt).filter(name=name).first()
+    if found is None:
+        raise NotFound(f"Prompt '{prompt.name}' has no label '{name}'.", field="label")
+    return found
+
+
 def label_history(*, prompt: Prompt, label: str | None = None):
     moves = LabelMove.objects.filter(prompt=prompt).select_related("from_version", "to_version")
     if label:
@@ -291,6 +305,14 @@ def example_set_get(*, project: Project, name: str) -> ExampleSet:
     if found is None:
         raise NotFound(f"No example set named '{name}' in project '{project.name}'.", field="name")
     return found
+
+
+def example_set_list(*, project: Project):
+    return ExampleSet.objects.filter(project=project).order_by("name")
+
+
+def example_set_version_list(*, example_set: ExampleSet):
+    return example_set.versions.prefetch_related("examples").order_by("-number")
 
 
 def example_set_version_get(*, example_set: ExampleSet, number: Any) -> ExampleSetVersion:

@@ -25,13 +25,15 @@ from prompts_app.models import (
     AdviceState,
     AdvisorSettings,
     Alert,
-    EvalRun,
     ModelPrice,
     Project,
     Prompt,
     PromptVersion,
     UsageRollup,
 )
+from prompts_app.selectors.advice import PAYBACK_SCHEDULE_MONTHS
+from prompts_app.selectors.evals import eval_run_latest
+from prompts_app.selectors.ledger import rollup_window
 from prompts_app.services import alerts, finetune
 
 WINDOW_DAYS = 30
@@ -40,8 +42,10 @@ JINJA_TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
 def advisor_settings_for(project: Project) -> AdvisorSettings:
-    found, _ = AdvisorSettings.objects.get_or_create(project=project)
-    return found
+    """The project's advisor settings, for reading. A project that never saved any
+    gets the defaults in memory (an unsaved row), so a read never writes."""
+    found = AdvisorSettings.objects.filter(project=project).first()
+    return found if found is not None else AdvisorSettings(project=project)
 
 
 def static_tokens(version: PromptVersion) -> dict:
@@ -77,7 +81,7 @@ def static_tokens(version: PromptVersion) -> dict:
 
 
 def _usage_window(prompt: Prompt, today: dt.date) -> dict:
-    start = today - dt.timedelta(days=WINDOW_DAYS - 1)
+    start, today = rollup_window(days=WINDOW_DAYS, today=today)
     rollups = UsageRollup.objects.filter(prompt=prompt, day__gte=start, day__lte=today)
     totals = rollups.aggregate(
         calls=Sum("calls"),
@@ -146,11 +150,7 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
         training_price_per_1m=price.training_per_1m,
         data_preparation_cost=config.data_preparation_cost,
     )
-    latest_run = (
-        EvalRun.objects.filter(prompt_version=version, status__in=EvalRun.TERMINAL)
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+    latest_run = eval_run_latest(version=version, finished=True)
     pass_rate = (latest_run.summary.get("model") or {}).get("pass_rate") if latest_run else None
     inputs = advisor.AdvisorInputs(
         calls_per_month=calls * scale,
@@ -190,7 +190,7 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
         "training_price_per_1m": str(price.training_per_1m),
         "data_preparation_cost": str(config.data_preparation_cost),
     }
-    return {**context, **advice.as_dict(schedule_months=24)}
+    return {**context, **advice.as_dict(schedule_months=PAYBACK_SCHEDULE_MONTHS)}
 
 
 def _no_advice(context: dict, reason: str) -> dict:

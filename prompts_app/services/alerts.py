@@ -1,16 +1,21 @@
 """Fine-tuning alerts: stored once per change of verdict, emailed, and POSTed to the
-project's webhooks with retries (each delivery claimed, then sent outside any
-transaction)."""
+project's webhooks with retries.
+
+Network I/O never runs inside a transaction or under a row lock: a worker claims
+the email or the delivery with a conditional update (a lease, so a worker that
+died lets it lapse), commits, sends, then records the outcome. Of two workers
+given the same message, one wins the claim and the other skips.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import httpx
 from django.conf import settings as django_settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from prompts_app.infra import jobs
@@ -24,9 +29,9 @@ from prompts_app.models import (
 # advice imports this module: reach it through the package at call time
 from prompts_app.services import advice
 
-WINDOW_DAYS = 30
-EXAMPLES_USED = re.compile(r"\bexamples\b")
-JINJA_TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+# Longer than any one send can take (the SMTP and HTTP timeouts are far shorter),
+# so a claim lapses only when its worker died.
+CLAIM_LEASE = dt.timedelta(minutes=5)
 
 
 # --- alerts -----------------------------------------------------------------------
@@ -77,29 +82,37 @@ def alert_acknowledge(*, alert: Alert, actor: str) -> Alert:
     return alert
 
 
-def alert_email_send(*, alert_id: int) -> bool:
-    """Email an alert to the project's addresses, once."""
-    with transaction.atomic():
-        alert = (
-            Alert.objects.select_for_update().select_related("project", "prompt").get(pk=alert_id)
-        )
-        if alert.emailed_at is not None:
-            return False
-        recipients = [
-            a.strip()
-            for a in advice.advisor_settings_for(alert.project).alert_emails.split(",")
-            if a.strip()
-        ]
-        if recipients:
-            reasons = "\n".join(f"- {r}" for r in alert.figures.get("reasons", []))
+def alert_email_send(*, alert_id: int, now: dt.datetime | None = None) -> bool:
+    """Email an alert to the project's addresses, once; True if an email went out.
+
+    A send that raises releases the claim, so the sweeper tries again later."""
+    now = now or timezone.now()
+    claimed = (
+        Alert.objects.filter(pk=alert_id, emailed_at__isnull=True)
+        .filter(Q(email_claimed_until__isnull=True) | Q(email_claimed_until__lt=now))
+        .update(email_claimed_until=now + CLAIM_LEASE)
+    )
+    if not claimed:
+        return False  # sent already, or another worker is sending it
+    alert = Alert.objects.select_related("project", "prompt").get(pk=alert_id)
+    recipients = [
+        a.strip()
+        for a in advice.advisor_settings_for(alert.project).alert_emails.split(",")
+        if a.strip()
+    ]
+    if recipients:
+        reasons = "\n".join(f"- {r}" for r in alert.figures.get("reasons", []))
+        try:
             send_mail(
                 subject=f"[PromptLedger] {alert.message}",
                 message=f"{alert.message}\n\n{reasons}\n",
                 from_email=django_settings.DEFAULT_FROM_EMAIL,
                 recipient_list=recipients,
             )
-        alert.emailed_at = timezone.now()
-        alert.save(update_fields=["emailed_at"])
+        except Exception:
+            Alert.objects.filter(pk=alert_id).update(email_claimed_until=None)
+            raise
+    Alert.objects.filter(pk=alert_id).update(emailed_at=timezone.now(), email_claimed_until=None)
     return bool(recipients)
 
 
@@ -119,46 +132,65 @@ def webhook_payload(alert: Alert) -> dict:
     }
 
 
-def webhook_deliver(*, delivery_id: int, now: dt.datetime | None = None) -> str:
-    """POST the alert to one webhook. On failure, the next attempt is scheduled
-    with exponential backoff (capped at an hour) and the sweeper sends it."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("alert__project", "alert__prompt", "webhook")
-            .filter(pk=delivery_id, status=WebhookDelivery.PENDING)
-            .first()
+def _delivery_claim(delivery_id: int, now: dt.datetime) -> WebhookDelivery | None:
+    """Take the lease on a pending delivery and count the attempt; None when it is
+    delivered, given up, or leased by another worker."""
+    claimed = (
+        WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.PENDING)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + CLAIM_LEASE, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return None
+    return WebhookDelivery.objects.select_related("alert__project", "alert__prompt", "webhook").get(
+        pk=delivery_id
+    )
+
+
+def _post(delivery: WebhookDelivery) -> str:
+    """POST the alert; "" when the receiver took it, else what went wrong."""
+    try:
+        response = httpx.post(
+            delivery.webhook.url,
+            json=webhook_payload(delivery.alert),
+            headers={
+                "Idempotency-Key": f"promptledger-alert-{delivery.alert_id}-{delivery.webhook_id}"
+            },
+            timeout=WEBHOOK_TIMEOUT_SECONDS,
         )
-        if delivery is None:
-            return "skipped"
-        try:
-            response = httpx.post(
-                delivery.webhook.url,
-                json=webhook_payload(delivery.alert),
-                headers={
-                    "Idempotency-Key": f"promptledger-alert-{delivery.alert_id}-{delivery.webhook_id}"
-                },
-                timeout=WEBHOOK_TIMEOUT_SECONDS,
-            )
-            ok = 200 <= response.status_code < 300
-            error = "" if ok else f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            ok, error = False, f"{type(exc).__name__}: {exc}"
-        delivery.attempts += 1
-        if ok:
-            delivery.status, delivery.delivered_at, delivery.last_error = (
-                WebhookDelivery.DELIVERED,
-                now,
-                "",
-            )
-        else:
-            delivery.last_error = error[:1000]
-            if delivery.attempts >= WEBHOOK_MAX_ATTEMPTS:
-                delivery.status = WebhookDelivery.FAILED
-            delivery.next_attempt_at = now + dt.timedelta(seconds=min(3600, 2**delivery.attempts))
-        delivery.save()
-        return delivery.status
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+
+
+def webhook_deliver(*, delivery_id: int, now: dt.datetime | None = None) -> str:
+    """POST the alert to one webhook: claim, send outside any transaction, record.
+    On failure the next attempt is scheduled with exponential backoff (capped at an
+    hour) and the sweeper sends it; after WEBHOOK_MAX_ATTEMPTS it is given up."""
+    now = now or timezone.now()
+    delivery = _delivery_claim(delivery_id, now)
+    if delivery is None:
+        return "skipped"
+    error = _post(delivery)
+    ours = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.PENDING)
+    if not error:
+        ours.update(
+            status=WebhookDelivery.DELIVERED, delivered_at=now, last_error="", claimed_until=None
+        )
+        return WebhookDelivery.DELIVERED
+    status = (
+        WebhookDelivery.FAILED
+        if delivery.attempts >= WEBHOOK_MAX_ATTEMPTS
+        else WebhookDelivery.PENDING
+    )
+    # Only while the lease is still ours: a later claim's outcome is the one that counts.
+    ours.filter(attempts=delivery.attempts).update(
+        status=status,
+        last_error=error[:1000],
+        next_attempt_at=now + dt.timedelta(seconds=min(3600, 2**delivery.attempts)),
+        claimed_until=None,
+    )
+    return status
 
 
 def deliveries_sweep(*, now: dt.datetime | None = None) -> int:

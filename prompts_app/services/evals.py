@@ -37,6 +37,7 @@ from prompts_app.models import (
     PromptVersion,
     Provider,
 )
+from prompts_app.selectors.evals import eval_run_latest
 from prompts_app.selectors.library import version_examples
 from prompts_app.services.pricing import call_cost
 
@@ -494,17 +495,14 @@ def _avg(values: list[int]) -> str | None:
 
 
 def _production_pass_rate(run: EvalRun) -> dict | None:
-    label = Label.objects.filter(
-        prompt_id=run.prompt_version.prompt_id, name=Label.PRODUCTION
-    ).first()
-    if label is None:
-        return None
-    theirs = (
-        EvalRun.objects.filter(prompt_version_id=label.version_id, status__in=EvalRun.TERMINAL)
-        .exclude(pk=run.pk)
-        .order_by("-finished_at", "-id")
+    label = (
+        Label.objects.filter(prompt_id=run.prompt_version.prompt_id, name=Label.PRODUCTION)
+        .select_related("version")
         .first()
     )
+    if label is None:
+        return None
+    theirs = eval_run_latest(version=label.version, finished=True, besides=run)
     if theirs is None:
         return {"version": label.version.number, "run": None}
     their_rate = (theirs.summary.get("model") or {}).get("pass_rate")
@@ -531,15 +529,23 @@ def eval_run_finalize(*, run_id: int) -> EvalRun | None:
         summary["model"] = _model_summary(run, results)
     summary["production"] = _production_pass_rate(run)
     errors = [r for r in results if r.status == EvalCaseResult.ERROR]
-    if errors:
+    if not run.cases:
+        run.status = EvalRun.NO_CASES
+        summary["note"] = "no cases: the eval suite is empty, so nothing was checked"
+    elif errors:
         run.status = EvalRun.ERROR
         run.error = errors[0].error
     elif static["render_failures"] or any(r.status == EvalCaseResult.FAILED for r in results):
         run.status = EvalRun.FAILED
+    elif not run.provider:
+        run.status = EvalRun.RENDERED
     else:
         run.status = EvalRun.PASSED
-    if not run.provider:
-        summary["note"] = "static checks only: the suite has no provider"
+    if run.cases and not run.provider:
+        summary["note"] = (
+            "rendered, not graded: the suite has no model provider, so only the static "
+            "checks ran (every case renders; tokens and cost)"
+        )
     run.summary = summary
     run.finished_at = timezone.now()
     run.save(update_fields=["summary", "status", "error", "finished_at"])
@@ -584,10 +590,19 @@ def eval_runs_sweep(
 
 
 def production_gate_refusal(version: PromptVersion) -> str | None:
-    """Why `version` may not become a protected production, or None when it may."""
-    latest = EvalRun.objects.filter(prompt_version=version).order_by("-created_at", "-id").first()
+    """Why `version` may not become a protected production, or None when it may:
+    only a latest run that `passed` (graded by a model) lets it through."""
+    latest = eval_run_latest(version=version)
     if latest is None:
         return f"version {version.number} has no eval run."
+    where = f"the latest eval run of version {version.number} (#{latest.pk})"
+    if latest.status == EvalRun.RENDERED:
+        return (
+            f"{where} only rendered its cases: the eval suite has no model provider, so "
+            "nothing was graded. Add a provider to the suite and re-run it."
+        )
+    if latest.status == EvalRun.NO_CASES:
+        return f"{where} had no cases to check. Add cases to the eval suite and re-run it."
     if latest.status != EvalRun.PASSED:
-        return f"the latest eval run of version {version.number} (#{latest.pk}) is {latest.status}, not passed."
+        return f"{where} is {latest.status}, not passed."
     return None

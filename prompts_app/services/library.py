@@ -1,4 +1,4 @@
-"""Services write: every change to the domain goes through one of these.
+"""The library's writes: projects, keys, prompts, versions, labels, example sets.
 
 Keyword-only, typed, `<entity>_<action>`. Each validates its input and raises
 `DomainError` (or a `RenderError` from the renderer) before touching a row, so
@@ -85,9 +85,13 @@ def prompt_create(
     kind: str = Prompt.KIND_TEXT,
     description: str = "",
     tags: list[str] | None = None,
-    protect_production: bool = False,
+    protect_production: bool | None = None,
 ) -> Prompt:
+    """A new prompt, without versions. `protect_production` left as None takes the
+    project's `protect_production_by_default` (on unless the project turned it off)."""
     validation.check_slug(name, field="name")
+    if protect_production is None:
+        protect_production = project.protect_production_by_default
     if kind not in (Prompt.KIND_TEXT, Prompt.KIND_CHAT):
         raise DomainError("'kind' must be 'text' or 'chat'.", field="kind")
     description = validation.check_text(
@@ -168,9 +172,26 @@ def prompt_version_create(
     message: str = "",
     author: str = "",
     template_options: dict | None = None,
+    based_on_version: int | None = None,
 ) -> PromptVersion:
     """Create version n+1. Numbers stay gap-free and unique under concurrent writers
-    because the prompt row is locked while the number is taken."""
+    because the prompt row is locked while the number is taken.
+
+    `based_on_version` is the version the edit started from (0: the prompt had
+    none). When given and no longer the latest (someone saved a newer version
+    in between), nothing is stored and a `Conflict` with code `stale_base` says
+    so; checked under the same lock, so of two writers with the same base exactly
+    one wins.
+    """
+    if based_on_version is not None and (
+        isinstance(based_on_version, bool)
+        or not isinstance(based_on_version, int)
+        or based_on_version < 0
+    ):
+        raise DomainError(
+            "'based_on_version' must be a version number (0 for a prompt with no versions).",
+            field="based_on_version",
+        )
     body = validation.prompt_body_clean(prompt.kind, template, messages)
     options = rendering.TemplateOptions.of(template_options)
     rendering.validate_template(prompt.kind, body, options=options)
@@ -192,7 +213,18 @@ def prompt_version_create(
         )
 
     locked = Prompt.objects.select_for_update().get(pk=prompt.pk)
-    number = locked.latest_version_number + 1
+    latest = locked.latest_version_number
+    if based_on_version is not None and based_on_version != latest:
+        raise Conflict(
+            f"This edit is based on version {based_on_version}, but '{prompt.name}' is at "
+            f"version {latest} now: someone saved a newer version in between. Fetch version "
+            f"{latest}, diff it against version {based_on_version}, re-apply your change to "
+            f"it and send it with based_on_version {latest}.",
+            field="based_on_version",
+            code="stale_base",
+            details={"based_on_version": based_on_version, "latest_version": latest},
+        )
+    number = latest + 1
     Prompt.objects.filter(pk=prompt.pk).update(latest_version_number=number)
     prompt.latest_version_number = number
     version = PromptVersion.objects.create(

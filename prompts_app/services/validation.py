@@ -232,14 +232,6 @@ def text_problem(value: str) -> tuple[str, str] | None:
     return None
 
 
-def check_text_value(value: str, *, field: str | None) -> str:
-    problem = text_problem(value)
-    if problem:
-        code, what = problem
-        raise DomainError(f"'{field or 'value'}' {what}.", field=field, code=code)
-    return value
-
-
 def _node_parts(node) -> tuple:
     parts = []
     while node is not None:

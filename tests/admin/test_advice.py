@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission
 
-from prompts_app import forms as f
+from prompts_app.admin.forms import ledger as f
 from prompts_app.lib import advisor
 from prompts_app.models import Alert
 from prompts_app.services import advice
@@ -63,7 +63,7 @@ def test_the_advice_page_of_the_demo_candidate_says_fine_tune_with_its_figures(a
     expected = advice.prompt_advice(prompt=triage)
     figures = expected["figures"]
     current = _section(response, "advice-current")
-    assert 'pl-advice-fine_tune">fine_tune</span>' in current
+    assert 'pl-advice-fine_tune">Fine-tune</span>' in current
     text = _text(response)
     assert f"${float(figures['monthly_savings']):,.2f} / month" in text  # every figure with its unit
     assert f"{figures['payback_months']} months" in text
@@ -126,7 +126,7 @@ def test_the_reference_case_as_a_what_if_on_the_advice_page(admin_client, triage
 
     assert response.status_code == 200
     result = _section(response, "what-if-result")
-    assert 'pl-advice-fine_tune">fine_tune</span>' in result
+    assert 'pl-advice-fine_tune">Fine-tune</span>' in result
     assert "$1,600.00 / month" in result
     assert "6.25 months" in result
     assert "Fine-tuning saves $1,600.00 a month" in result
@@ -184,7 +184,7 @@ def test_a_prompt_whose_model_is_not_priced_keeps_prompting_and_says_why(admin_c
     response = admin_client.get(admin_url("prompt", "advice", prompt.pk))
 
     assert response.status_code == 200
-    assert 'pl-advice-keep_prompting">keep_prompting</span>' in response.content.decode()
+    assert 'pl-advice-keep_prompting">Keep prompting</span>' in response.content.decode()
     assert "The price sheet has no price for model &#x27;no-such-model&#x27;" in response.content.decode()
 
 
@@ -207,7 +207,7 @@ def test_the_what_if_calculator_computes_the_reference_case(admin_client, triage
     response = admin_client.post(url, REFERENCE)
 
     result = _section(response, "what-if-result")
-    assert 'pl-advice-fine_tune">fine_tune</span>' in result
+    assert 'pl-advice-fine_tune">Fine-tune</span>' in result
     assert "$1,600.00 / month" in result and "6.25 months" in result and "$10,000.00" in result
     assert 'class="pl-chart"' in result
 
@@ -258,7 +258,7 @@ def test_the_prompt_page_links_its_ledger_and_advice(admin_client, triage):
     page = admin_client.get(admin_url("prompt", "change", triage.pk)).content.decode()
 
     assert f'href="{admin_url("prompt", "advice", triage.pk)}" id="advice-link"' in page
-    assert 'pl-advice-fine_tune">fine_tune</span>' in page
+    assert 'pl-advice-fine_tune">Fine-tune</span>' in page
 
 
 def test_the_demo_candidate_raised_one_alert(triage):

@@ -52,7 +52,7 @@ def test_the_admin_end_to_end_on_the_demo_data(live_server, browser):
 
     # --- the prompt list shows each prompt's verdict ---
     browser.find_element(By.LINK_TEXT, "Prompts").click()
-    assert css(".pl-advice-fine_tune").text == "fine_tune"
+    assert css(".pl-advice-fine_tune").text == "Fine-tune"
     screenshot(browser, "11-prompt-list-with-verdicts")
 
     # --- edit a prompt: the next version appears with its (queued) eval run ---
@@ -106,7 +106,7 @@ def test_the_admin_end_to_end_on_the_demo_data(live_server, browser):
     browser.find_element(By.LINK_TEXT, "Prompts").click()
     css(f'a.pl-advice-fine_tune[href$="/{triage.pk}/advice/"]').click()
     current = browser.find_element(By.ID, "advice-current")
-    assert css(".pl-advice-big", current).text == "fine_tune"
+    assert css(".pl-advice-big", current).text == "Fine-tune"
     assert "/ month" in css(".pl-figure-monthly_savings .pl-figure-value", current).text
     assert css(".pl-figure-payback_months .pl-figure-value", current).text.endswith(" months")
     assert BREAK_EVEN.search(css(".pl-break-even-text", current).text)
@@ -124,7 +124,7 @@ def test_the_admin_end_to_end_on_the_demo_data(live_server, browser):
     examples.send_keys("150")
     browser.find_element(By.NAME, "_what_if").click()
     result = browser.find_element(By.ID, "what-if-result")
-    assert css(".pl-advice-big", result).text == "prepare_data"
+    assert css(".pl-advice-big", result).text == "Prepare data"
     assert "Only 150 approved examples" in result.text
     element_screenshot(browser, browser.find_element(By.ID, "what-if"), "18-advice-what-if-result")
 
@@ -137,7 +137,7 @@ def test_the_admin_end_to_end_on_the_demo_data(live_server, browser):
         browser.find_element(By.NAME, name).send_keys(value)
     browser.find_element(By.NAME, "_what_if").click()
     result = browser.find_element(By.ID, "what-if-result")
-    assert css(".pl-advice-big", result).text == "fine_tune"
+    assert css(".pl-advice-big", result).text == "Fine-tune"
     assert css(".pl-figure-monthly_savings .pl-figure-value", result).text == "$1,600.00 / month"
     assert css(".pl-figure-payback_months .pl-figure-value", result).text == "6.25 months"
     assert "break-even ≈ month 7 (6.25 months)" in css(".pl-break-even-text", result).text

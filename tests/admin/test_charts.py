@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from prompts_app import charts
+from prompts_app.admin import charts
 from prompts_app.lib import advisor
 from prompts_app.models import UsageRollup
 from tests.factories import PromptFactory, make_version
@@ -47,18 +47,7 @@ def _reference_schedule(months: int = 24) -> tuple[list[dict], str]:
 # --- formatting and axes ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (Decimal(1600), "$1,600.00"), (Decimal("0.004"), "$0.00"), ("-12.5", "-$12.50"), (0, "$0.00"),
-])
-def test_usd_is_written_with_a_dollar_sign_and_cents(value, text):
-    assert charts.format_usd(value) == text
-
-
-@pytest.mark.parametrize(("value", "text"), [
-    (Decimal("0.000463"), "$0.000463"), (Decimal("22.941540000000"), "$22.94154"), (Decimal(3), "$3.00"),
-])
-def test_small_amounts_keep_their_digits(value, text):
-    assert charts.format_usd_precise(value) == text
+# Money on the charts is written by lib/formatting.format_money (tests/lib/test_formatting.py).
 
 
 def test_ticks_are_round_and_cover_the_range():

@@ -10,7 +10,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from prompts_app import admin_views
+from prompts_app.admin import base as admin_base
+from prompts_app.admin import display
+from prompts_app.admin import evals as admin_evals
 from prompts_app.models import EvalCaseResult, EvalRun, Label
 from prompts_app.services import library
 from tests.admin.conftest import (
@@ -68,15 +70,15 @@ def test_the_version_page_shows_the_latest_run_beside_the_production_run(admin_c
     # Every call costs 20 input tokens at $0.15/1M plus its output tokens at $0.60/1M.
     results = list(EvalCaseResult.objects.filter(run=run))
     total = sum((RESULT_INPUT_TOKENS * GPT_4O_MINI_IN + r.output_tokens * GPT_4O_MINI_OUT) / 10**6 for r in results)
-    assert f'<td class="pl-total-cost">{admin_views.money(total)}</td>' in this
+    assert f'<td class="pl-total-cost">{display.money(total)}</td>' in this
 
     # Static checks and the deltas the run computed against previous and production (both v1 here).
     static = run.summary["static"]
     assert '<td class="pl-cases-rendered">2 of 2</td>' in this
-    assert f"{admin_views.money(static['est_cost_per_call'])} / call" in this
+    assert f"{display.money(static['est_cost_per_call'])} / call" in this
     delta = static["compared"]["production"]["delta_est_cost_per_call"]
     assert Decimal(delta) > 0  # v2 is the longer template
-    assert f"{admin_views.signed_money(delta)} / call" in this
+    assert f"{display.signed_money(delta)} / call" in this
 
     # Consistency: json-reply has a format assertion (is_json) that held once in two runs;
     # ada has none, so no format adherence is claimed for it.
@@ -100,7 +102,7 @@ def test_a_long_output_is_truncated_with_the_full_text_in_a_details_element(admi
     _, page = _version_page(admin_client, version_of(prompt, 2))
 
     assert f"<pre>{long_answer}</pre>" in page
-    assert f"<summary title=\"{long_answer}\">{long_answer[:admin_views.OUTPUT_PREVIEW_CHARS]}…</summary>" in page
+    assert f"<summary title=\"{long_answer}\">{long_answer[:admin_evals.OUTPUT_PREVIEW_CHARS]}…</summary>" in page
 
 
 def test_without_a_production_label_the_page_says_so(admin_client, prompt, suite):
@@ -191,7 +193,7 @@ def test_figures_are_written_with_their_units(admin_client, prompt):
     assert '<td class="pl-avg-tokens">812.50 tokens</td>' in this
     assert '<td class="pl-pass-rate">66.67%</td>' in this
     assert '<td class="pl-latency">1,234 ms</td>' in this
-    assert '<td class="pl-total-cost">$0.0012345</td>' in this
+    assert '<td class="pl-total-cost">$0.001235</td>' in this
     assert "<td>100%</td>" in this and "<td>2 of 3</td>" in this
     assert "(12.5 s)" in this
     assert "openai (gpt-4o-mini)" in this
@@ -209,17 +211,17 @@ def test_figures_are_written_with_their_units(admin_client, prompt):
     ],
 )
 def test_money_is_written_in_full_with_its_sign(value, money, signed):
-    assert admin_views.money(value) == money
-    assert admin_views.signed_money(value) == signed
+    assert display.money(value) == money
+    assert display.signed_money(value) == signed
 
 
 def test_rates_and_latencies_have_units():
-    assert admin_views.percent("0.7500") == "75%"
-    assert admin_views.percent("0.6667") == "66.67%"
-    assert admin_views.percent("1.0000") == "100%"
-    assert admin_views.percent(None) is None
-    assert admin_views.milliseconds(12345) == "12,345 ms"
-    assert admin_views.token_count("-3.50", signed=True) == "-3.50 tokens"
+    assert display.percent("0.7500") == "75%"
+    assert display.percent("0.6667") == "66.67%"
+    assert display.percent("1.0000") == "100%"
+    assert display.percent(None) is None
+    assert display.milliseconds(12345) == "12,345 ms"
+    assert display.token_count("-3.50", signed=True) == "-3.50 tokens"
 
 
 def test_a_static_only_run_explains_why_there_are_no_model_checks(admin_client, prompt):
@@ -228,11 +230,12 @@ def test_a_static_only_run_explains_why_there_are_no_model_checks(admin_client, 
     evals.eval_suite_update(prompt=prompt, cases=[{"name": "ada", "variables": {"name": "Ada", "company": "Acme"}}])
     run = evals.eval_run_request(version=version_of(prompt, 2), requested_by="ada")
     evals.eval_run_start(run_id=run.pk)
-    evals.eval_run_finalize(run_id=run.pk)
+    run = evals.eval_run_finalize(run_id=run.pk)
 
     page = admin_client.get(admin_url("evalrun", "change", run.pk)).content.decode()
 
-    assert "Static checks only: the suite has no provider." in page
+    assert run.status == "rendered"
+    assert "Rendered, not graded: the suite has no model provider" in page
     # No model named anywhere, so no cost can be estimated, and the page says why.
     assert "no model" in page and "Name a model in the version&#x27;s model config" in page
 
@@ -266,7 +269,7 @@ def test_the_version_list_shows_status_badges_and_cost_per_call(admin_client, pr
     v2, v1 = _history_row(page, 2), _history_row(page, 1)
     run_url = admin_url("evalrun", "change", run.pk)
     assert f'<a class="pl-status pl-status-failed" href="{run_url}"' in v2
-    assert f">{admin_views.money(run.summary['static']['est_cost_per_call'])} / call</span>" in v2
+    assert f">{display.money(run.summary['static']['est_cost_per_call'])} / call</span>" in v2
     # v1's automatic run was never picked up: queued, and no cost estimated yet.
     assert 'class="pl-status pl-status-queued"' in v1
     assert '<td class="pl-cost-cell nowrap">—</td>' in v1
@@ -279,7 +282,7 @@ def test_a_queued_rerun_keeps_showing_the_last_estimated_cost(admin_client, prom
     v2 = _history_row(admin_client.get(admin_url("prompt", "change", prompt.pk)).content.decode(), 2)
 
     assert "pl-status-queued" in v2
-    assert f"{admin_views.money(run.summary['static']['est_cost_per_call'])} / call" in v2
+    assert f"{display.money(run.summary['static']['est_cost_per_call'])} / call" in v2
 
 
 def test_the_version_changelist_shows_the_same_badges_and_costs(admin_client, prompt, suite):
@@ -288,7 +291,7 @@ def test_the_version_changelist_shows_the_same_badges_and_costs(admin_client, pr
     page = admin_client.get(admin_url("promptversion", "changelist")).content.decode()
 
     assert f'<a class="pl-status pl-status-passed" href="{admin_url("evalrun", "change", run.pk)}"' in page
-    assert f"{admin_views.money(run.summary['static']['est_cost_per_call'])} / call" in page
+    assert f"{display.money(run.summary['static']['est_cost_per_call'])} / call" in page
 
 
 def test_an_unpriced_model_says_so_instead_of_a_cost(admin_client, prompt, suite, provider):
@@ -392,7 +395,7 @@ def test_a_version_whose_latest_run_passed_is_promoted_past_the_gate(admin_clien
 def test_the_run_list_filters_by_prompt_and_shows_status_and_pass_rate(admin_client, prompt, suite, chat_prompt):
     run = finished_run(version_of(prompt, 2), MIXED_OUTPUTS)
 
-    response = admin_client.get(admin_views.eval_runs_url(prompt))
+    response = admin_client.get(admin_base.eval_runs_url(prompt))
 
     assert response.status_code == 200
     runs = list(response.context["cl"].result_list)

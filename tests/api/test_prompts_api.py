@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from prompts_app.models import LabelMove, Prompt, PromptVersion
+from prompts_app.models import (
+    AdvisorSettings,
+    EvalRun,
+    EvalSuite,
+    LabelMove,
+    Prompt,
+    PromptVersion,
+)
 from tests.factories import PromptFactory, make_version
 
 pytestmark = pytest.mark.django_db
@@ -229,9 +236,76 @@ class TestVersions:
         assert PromptVersion.objects.get(pk=version.pk).template == "Hi {{ name }}"
 
 
+class TestProductionProtectionDefault:
+    def test_a_new_prompt_has_production_protected_unless_asked_otherwise(self, writer):
+        assert create_prompt(writer.client, name="on")["protect_production"] is True
+        off = create_prompt(writer.client, name="off", protect_production=False)
+        assert off["protect_production"] is False
+        assert Prompt.objects.get(name="on").protect_production is True
+
+    def test_a_project_can_turn_the_default_off(self, writer, acme):
+        acme.protect_production_by_default = False
+        acme.save()
+        assert create_prompt(writer.client, name="open")["protect_production"] is False
+        shut = create_prompt(writer.client, name="shut", protect_production=True)
+        assert shut["protect_production"] is True
+
+
+class TestStaleBase:
+    def post(self, client, **body):
+        return client.post("/api/v1/prompts/support-reply/versions/", body, format="json")
+
+    def test_an_edit_based_on_an_older_version_is_a_409_and_stores_nothing(self, writer):
+        create_prompt(writer.client)
+        create_version(writer.client, "support-reply", template="v1 {{ a }}")
+        create_version(writer.client, "support-reply", template="v2 {{ a }}")
+        response = self.post(writer.client, template="mine {{ a }}", based_on_version=1)
+        assert response.status_code == 409
+        error = response.json()["error"]
+        assert error["code"] == "stale_base"
+        assert error["field"] == "based_on_version"
+        assert error["details"] == {"based_on_version": 1, "latest_version": 2}
+        assert "based on version 1" in error["message"]
+        assert "Fetch version 2" in error["message"]
+        assert PromptVersion.objects.count() == 2
+        assert Prompt.objects.get(name="support-reply").latest_version_number == 2
+        assert EvalRun.objects.count() == 2
+
+    def test_an_edit_based_on_the_latest_version_is_saved(self, writer):
+        create_prompt(writer.client)
+        first = self.post(writer.client, template="v1 {{ a }}", based_on_version=0)
+        assert first.status_code == 201, first.content
+        second = self.post(writer.client, template="v2 {{ a }}", based_on_version=1)
+        assert second.status_code == 201, second.content
+        assert second.json()["number"] == 2
+
+    @pytest.mark.parametrize("base", [-1, "one", 1.5, True])
+    def test_based_on_version_must_be_a_version_number(self, writer, base):
+        create_prompt(writer.client)
+        response = self.post(writer.client, template="x", based_on_version=base)
+        assert response.status_code == 400
+        assert response.json()["error"]["field"] == "based_on_version"
+        assert PromptVersion.objects.count() == 0
+
+
+class TestReadsWriteNothing:
+    def test_reading_finetune_stats_advice_and_the_eval_suite_creates_no_rows(self, reader):
+        prompt = PromptFactory(project=reader.project, name="faq")
+        make_version(prompt, "Answer: {{ q }}", model_config={"model": "gpt-4o-mini"})
+        stats = reader.client.get("/api/v1/prompts/faq/finetune-export/stats")
+        assert stats.status_code == 200
+        assert stats.json()["epochs"] == AdvisorSettings._meta.get_field("epochs").default
+        assert reader.client.get("/api/v1/prompts/faq/advice").status_code == 200
+        suite = reader.client.get("/api/v1/prompts/faq/eval-suite")
+        assert suite.status_code == 200
+        assert suite.json() == {"prompt": "faq", "provider": None, "repeats": 1, "cases": []}
+        assert AdvisorSettings.objects.count() == 0
+        assert EvalSuite.objects.count() == 0
+
+
 class TestLabels:
     def test_move_label_and_read_its_history(self, writer):
-        create_prompt(writer.client)
+        create_prompt(writer.client, protect_production=False)
         for text in ("v1 {{ a }}", "v2 {{ a }}", "v3 {{ a }}"):
             create_version(writer.client, "support-reply", template=text)
         first = writer.client.put(
@@ -300,7 +374,7 @@ class TestLabels:
 @pytest.mark.django_db(transaction=True)  # cache invalidation runs on commit, as in production
 class TestResolve:
     def setup_prompt(self, client):
-        create_prompt(client, name="greet")
+        create_prompt(client, name="greet", protect_production=False)
         create_version(
             client, "greet", template="Hello {{ name }}", model_config={"model": "gpt-4o-mini"}
         )

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
 def make_prompt(client, name="greet", template="Hello {{ name }}"):
-    assert client.post("/api/v1/prompts/", json={"name": name}).status_code == 201
+    assert client.post("/api/v1/prompts/", json={"name": name, "protect_production": False}).status_code == 201
     assert (
         client.post(f"/api/v1/prompts/{name}/versions/", json={"template": template}).status_code
         == 201

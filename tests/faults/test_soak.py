@@ -24,7 +24,7 @@ def test_soak(stack):
     web = stack.start_web(workers=2)
     worker = stack.start_worker(concurrency=2)
     setup = stack.client()
-    assert setup.post("/api/v1/prompts/", json={"name": "soak"}).status_code == 201
+    assert setup.post("/api/v1/prompts/", json={"name": "soak", "protect_production": False}).status_code == 201
     assert (
         setup.post(
             "/api/v1/prompts/soak/versions/", json={"template": "Hi {{ name }} #0"}

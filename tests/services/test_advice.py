@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from decimal import Decimal
 
+import httpx
 import pytest
 from django.core import mail
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from prompts_app.models import (
@@ -247,6 +250,134 @@ class TestAlerts:
             )
         finally:
             revived.stop()
+
+    @staticmethod
+    def alert_of(prompt, django_capture_on_commit_callbacks):
+        """An alert made in its own transaction, its emails and deliveries not enqueued."""
+        with django_capture_on_commit_callbacks(execute=False), transaction.atomic():
+            return alerts.alert_create(
+                prompt=prompt,
+                kind=Alert.KIND_FINE_TUNE,
+                advice={"verdict": "fine_tune", "figures": {}, "reasons": ["pays off"]},
+            )
+
+    @staticmethod
+    def row_is_locked(model, pk) -> bool:
+        """Whether another connection (another worker) finds the row locked."""
+        found: list[bool] = []
+
+        def probe():
+            try:
+                with transaction.atomic():
+                    model.objects.select_for_update(nowait=True).get(pk=pk)
+                found.append(False)
+            except DatabaseError:
+                found.append(True)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join(timeout=10)
+        return found[0]
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_webhook_is_posted_outside_any_transaction_and_lock_and_only_once(
+        self, tuned, django_capture_on_commit_callbacks, monkeypatch
+    ):
+        receiver = WebhookReceiver()
+        Webhook.objects.create(project=tuned.project, url=receiver.url)
+        alert = self.alert_of(tuned, django_capture_on_commit_callbacks)
+        delivery = WebhookDelivery.objects.get(alert=alert)
+        seen = []
+        real_post = httpx.post
+
+        def watched_post(*args, **kwargs):
+            seen.append(
+                {
+                    "in_transaction": connection.in_atomic_block,
+                    "row_locked": self.row_is_locked(WebhookDelivery, delivery.pk),
+                    # the same message redelivered to another worker meanwhile:
+                    "redelivered": alerts.webhook_deliver(delivery_id=delivery.pk),
+                }
+            )
+            return real_post(*args, **kwargs)
+
+        monkeypatch.setattr(alerts.httpx, "post", watched_post)
+        try:
+            assert alerts.webhook_deliver(delivery_id=delivery.pk) == WebhookDelivery.DELIVERED
+            assert alerts.webhook_deliver(delivery_id=delivery.pk) == "skipped"
+        finally:
+            receiver.stop()
+        assert seen == [{"in_transaction": False, "row_locked": False, "redelivered": "skipped"}]
+        assert len(receiver.received) == 1
+        delivery.refresh_from_db()
+        assert (delivery.attempts, delivery.claimed_until) == (1, None)
+
+    def test_a_delivery_whose_worker_died_is_sent_once_its_claim_lapses(
+        self, tuned, django_capture_on_commit_callbacks
+    ):
+        receiver = WebhookReceiver()
+        Webhook.objects.create(project=tuned.project, url=receiver.url)
+        alert = self.alert_of(tuned, django_capture_on_commit_callbacks)
+        delivery = WebhookDelivery.objects.get(alert=alert)
+        now = timezone.now()
+        try:
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                claimed_until=now + dt.timedelta(minutes=1), attempts=1
+            )
+            assert alerts.webhook_deliver(delivery_id=delivery.pk, now=now) == "skipped"
+            later = now + dt.timedelta(minutes=2)
+            assert (
+                alerts.webhook_deliver(delivery_id=delivery.pk, now=later)
+                == WebhookDelivery.DELIVERED
+            )
+        finally:
+            receiver.stop()
+        assert len(receiver.received) == 1
+        delivery.refresh_from_db()
+        assert delivery.attempts == 2
+
+    @pytest.mark.django_db(transaction=True)
+    def test_an_alert_email_is_sent_outside_any_transaction_and_lock_and_only_once(
+        self, tuned, django_capture_on_commit_callbacks, monkeypatch
+    ):
+        alert = self.alert_of(tuned, django_capture_on_commit_callbacks)
+        seen = []
+        real_send_mail = alerts.send_mail
+
+        def watched_send_mail(**kwargs):
+            seen.append(
+                {
+                    "in_transaction": connection.in_atomic_block,
+                    "row_locked": self.row_is_locked(Alert, alert.pk),
+                    "redelivered": alerts.alert_email_send(alert_id=alert.pk),
+                }
+            )
+            return real_send_mail(**kwargs)
+
+        monkeypatch.setattr(alerts, "send_mail", watched_send_mail)
+        assert alerts.alert_email_send(alert_id=alert.pk) is True
+        assert alerts.alert_email_send(alert_id=alert.pk) is False
+        assert seen == [{"in_transaction": False, "row_locked": False, "redelivered": False}]
+        assert len(mail.outbox) == 1
+
+    def test_an_email_that_fails_to_send_is_tried_again(
+        self, tuned, django_capture_on_commit_callbacks, monkeypatch
+    ):
+        alert = self.alert_of(tuned, django_capture_on_commit_callbacks)
+
+        def smtp_down(**kwargs):
+            raise ConnectionRefusedError("smtp down")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(alerts, "send_mail", smtp_down)
+            with pytest.raises(ConnectionRefusedError):
+                alerts.alert_email_send(alert_id=alert.pk)
+        alert.refresh_from_db()
+        assert (alert.emailed_at, alert.email_claimed_until) == (None, None)
+        assert alerts.alert_email_send(alert_id=alert.pk) is True
+        assert len(mail.outbox) == 1
 
     def test_alerts_api_lists_and_acknowledges(
         self, writer, outsider, tuned, django_capture_on_commit_callbacks

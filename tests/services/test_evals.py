@@ -78,7 +78,7 @@ def test_a_new_version_gets_exactly_one_run_with_static_checks(celery_worker, wr
     v2 = PromptVersion.objects.get(prompt=greet, number=2)
     run = only_run_of(v2)
 
-    assert run.status == EvalRun.PASSED
+    assert run.status == EvalRun.RENDERED  # no provider: rendered, not graded
     assert run.trigger == EvalRun.TRIGGER_AUTO
     static = run.summary["static"]
     assert [c["name"] for c in static["cases"]] == ["ada", "bo"]
@@ -95,7 +95,7 @@ def test_a_new_version_gets_exactly_one_run_with_static_checks(celery_worker, wr
     assert previous["avg_input_tokens"] == "2.00"  # "Hi", " Ada" / "Hi", " Bo"
     assert previous["delta_avg_input_tokens"] == "4.00"
     assert static["compared"]["production"] is None
-    assert "static checks only" in run.summary["note"]
+    assert run.summary["note"].startswith("rendered, not graded")
 
 
 def test_a_template_that_fails_to_render_a_case_fails_the_run(celery_worker, greet):
@@ -307,7 +307,7 @@ def test_rerun_through_the_api(celery_worker, writer, greet):
     listed = writer.client.get("/api/v1/prompts/greet/evals/?version=1").json()["results"]
     assert len(listed) == 2
     detail = writer.client.get(f"/api/v1/evals/{rerun.pk}/").json()
-    assert detail["status"] == "passed" and detail["version"] == 1 and detail["results"] == []
+    assert detail["status"] == "no_cases" and detail["version"] == 1 and detail["results"] == []
 
 
 def test_runs_left_behind_by_a_lost_message_are_swept_up(celery_worker, greet):
@@ -326,7 +326,7 @@ def test_runs_left_behind_by_a_lost_message_are_swept_up(celery_worker, greet):
     )
     report = evals.eval_runs_sweep()
     assert report["enqueued"] == 1
-    assert wait_for_run(lost.pk).status == EvalRun.PASSED
+    assert wait_for_run(lost.pk).status == EvalRun.NO_CASES
 
 
 class TestProductionGate:
@@ -389,6 +389,38 @@ class TestProductionGate:
         assert move["forced"] is True
         assert move["reason"] == "hotfix: legal asked for the new wording"
         assert move["to_version"] == 2
+
+    def test_a_run_that_only_rendered_does_not_open_a_protected_production(
+        self, celery_worker, writer, greet
+    ):
+        greet.protect_production = True
+        greet.save()
+        evals.eval_suite_update(prompt=greet, cases=[{"name": "a", "variables": {"x": "1"}}])
+        run = only_run_of(new_version(greet, "{{ x }}"))
+        assert run.status == EvalRun.RENDERED
+        refused = writer.client.put(
+            "/api/v1/prompts/greet/labels/production", {"version": 1}, format="json"
+        )
+        assert refused.status_code == 409
+        error = refused.json()["error"]
+        assert error["code"] == "promotion_refused"
+        assert "nothing was graded" in error["message"]
+        assert "Add a provider" in error["message"]
+
+    def test_an_empty_suite_does_not_open_a_protected_production(
+        self, celery_worker, writer, greet, provider
+    ):
+        greet.protect_production = True
+        greet.save()
+        evals.eval_suite_update(prompt=greet, provider="fake", cases=[])
+        run = only_run_of(new_version(greet, "{{ x }}"))
+        assert run.status == EvalRun.NO_CASES
+        assert run.summary["note"].startswith("no cases")
+        refused = writer.client.put(
+            "/api/v1/prompts/greet/labels/production", {"version": 1}, format="json"
+        )
+        assert refused.status_code == 409
+        assert "had no cases" in refused.json()["error"]["message"]
 
     def test_a_version_without_a_run_is_refused(self, writer, greet):
         greet.protect_production = True

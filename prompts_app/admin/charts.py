@@ -23,6 +23,7 @@ from typing import Any
 from django.db.models import Sum
 from django.utils import timezone
 
+from prompts_app.lib.formatting import format_count, format_money, format_number
 from prompts_app.models import Prompt, UsageRollup
 from prompts_app.services.ledger import pico_to_dollars
 
@@ -59,34 +60,12 @@ def usage_by_day_and_version(*, prompt: Prompt, days: int = 60, today: dt.date |
     }
 
 
-# --- number formatting -------------------------------------------------------------------------
+# --- numbers ----------------------------------------------------------------------------------
+# Every number a person reads goes through lib/formatting (one rounding rule).
 
 
 def _decimal(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def format_usd(value: Any, places: int = 2) -> str:
-    """$1,600.00; -$12.50."""
-    number = _decimal(value).quantize(Decimal(1).scaleb(-places))
-    sign = "-" if number < 0 else ""
-    return f"{sign}${abs(number):,.{places}f}"
-
-
-def format_count(value: Any) -> str:
-    """9,000; 1.25M past a million (axis labels stay short)."""
-    number = _decimal(value)
-    if abs(number) >= 1_000_000:
-        return f"{number / 1_000_000:,.2f}".rstrip("0").rstrip(".") + "M"
-    return f"{number:,.0f}"
-
-
-def format_usd_precise(value: Any, max_places: int = 6) -> str:
-    """Small amounts keep their digits: $0.000463, $22.94; at least cents."""
-    number = _decimal(value).quantize(Decimal(1).scaleb(-max_places))
-    text = f"{abs(number):,.{max_places}f}".rstrip("0")
-    whole, _, fraction = text.partition(".")
-    return f"{'-' if number < 0 else ''}${whole}.{fraction.ljust(2, '0')}"
 
 
 def _tick_places(step: float) -> int:
@@ -97,8 +76,8 @@ def _tick_places(step: float) -> int:
 
 def _usd_tick(value: float, step: float) -> str:
     if step >= 1 and float(value).is_integer():
-        return format_usd(Decimal(int(value)), 0)
-    return format_usd(Decimal(repr(value)), _tick_places(step))
+        return format_money(int(value), places=0)
+    return format_money(value, places=_tick_places(step))
 
 
 # --- axes --------------------------------------------------------------------------------------
@@ -197,8 +176,8 @@ def usage_chart(rows: list[dict], *, start: dt.date, end: dt.date, width: int = 
                            anchor="middle", extra=' font-size="13"'))
 
     panels = [
-        ("USD per day", cost, top1, height1, lambda t, s: _usd_tick(t, s), lambda v: format_usd_precise(v)),
-        ("calls per day", calls, top2, height2, lambda t, s: format_count(t), lambda v: f"{v:,} calls"),
+        ("USD per day", cost, top1, height1, lambda t, s: _usd_tick(t, s), lambda v: format_money(v)),
+        ("calls per day", calls, top2, height2, lambda t, s: format_count(t, short=True), lambda v: f"{format_count(v)} calls"),
     ]
     for title, values, top, height, tick_label, value_text in panels:
         peak = max((float(sum(day.values())) for day in values.values()), default=0.0)
@@ -253,8 +232,8 @@ def break_even(schedule: list[dict], payback_months: Any) -> dict | None:
     if month is None:
         last = schedule[-1]["month"] if schedule else 0
         return {"month": None, "months": months,
-                "label": f"break-even after month {last} ({months:,.2f} months)"}
-    return {"month": month, "months": months, "label": f"break-even ≈ month {month} ({months:,.2f} months)"}
+                "label": f"break-even after month {last} ({format_number(months)} months)"}
+    return {"month": month, "months": months, "label": f"break-even ≈ month {month} ({format_number(months)} months)"}
 
 
 def payback_chart(schedule: list[dict], *, payback_months: Any, width: int = 960) -> str:
@@ -282,10 +261,10 @@ def payback_chart(schedule: list[dict], *, payback_months: Any, width: int = 960
     def y_of(value: float) -> float:
         return top + height - ((float(value) - low) / (high - low)) * height
 
-    label = f"Payback: cumulative savings against the one-time cost of {format_usd(cost)}, months 1 to {last}"
+    label = f"Payback: cumulative savings against the one-time cost of {format_money(cost)}, months 1 to {last}"
     parts = _svg_open(width, total_height, label)
     parts += _legend([("cumulative savings (USD)", SAVINGS_COLOUR, "line"),
-                      (f"one-time cost ({format_usd(cost)})", COST_COLOUR, "dash")], x=left, y=18)
+                      (f"one-time cost ({format_money(cost)})", COST_COLOUR, "dash")], x=left, y=18)
     parts += _y_axis(ticks, y_of, left=left, right=right, label=lambda t: _usd_tick(t, tick_step),
                      title="USD (cumulative)", top=top, bottom=bottom)
     x_step = 3 if last > 12 else 1
@@ -305,8 +284,8 @@ def payback_chart(schedule: list[dict], *, payback_months: Any, width: int = 960
     parts.append(f'<polyline class="pl-savings-line" points="{path}" fill="none" stroke="{SAVINGS_COLOUR}" '
                  'stroke-width="2.5" stroke-linejoin="round"/>')
     for row, month, value in zip(schedule, months, savings):
-        tip = (f"month {month}: cumulative savings {format_usd(value)}, one-time cost {format_usd(cost)}, "
-               f"net {format_usd(row['net'])}")
+        tip = (f"month {month}: cumulative savings {format_money(value)}, one-time cost {format_money(cost)}, "
+               f"net {format_money(row['net'])}")
         parts.append(f'<circle cx="{x_of(month):.2f}" cy="{y_of(value):.2f}" r="3" fill="{SAVINGS_COLOUR}">'
                      f"<title>{escape(tip)}</title></circle>")
 

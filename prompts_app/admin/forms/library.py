@@ -1,0 +1,461 @@
+"""Forms of the library pages: a prompt and its next version, preview, promote,
+diff, a project, an API key. They parse what a person typed into the shapes
+the services take and hold no business rules: the services validate.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from prompts_app.admin.base import (
+    CODE_ATTRS,
+    JSONTextField,
+    TagsField,
+    TemplateTextField,
+    as_json_text,
+    code_textarea,
+    normalize_newlines,
+)
+from prompts_app.errors import DomainError
+from prompts_app.models import (
+    ApiKey,
+    ExampleSetVersion,
+    Label,
+    Project,
+    Prompt,
+)
+from prompts_app.services import validation
+
+
+class ExampleSetVersionChoiceField(forms.ModelChoiceField):
+    def __init__(self, *, queryset, with_project: bool = False, **kwargs):
+        self.with_project = with_project
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("empty_label", "— no examples —")
+        kwargs.setdefault("label", "Example set version")
+        super().__init__(queryset=queryset.select_related("example_set__project"), **kwargs)
+
+    def label_from_instance(self, obj: ExampleSetVersion) -> str:
+        name = f"{obj.example_set.name} v{obj.number}"
+        if self.with_project:
+            name = f"{obj.example_set.project.name}/{name}"
+        return f"{name} — {obj.message}" if obj.message else name
+
+
+def example_set_versions(project: Project | None = None):
+    queryset = ExampleSetVersion.objects.order_by(
+        "example_set__project__name", "example_set__name", "-number"
+    )
+    if project is not None:
+        queryset = queryset.filter(example_set__project=project)
+    return queryset
+
+
+
+
+# --- prompts -----------------------------------------------------------------
+
+
+def _body_field(kind: str, *, required: bool) -> forms.Field:
+    if kind == Prompt.KIND_CHAT:
+        return JSONTextField(
+            types=(list,),
+            type_label='a list of messages: [{"role": "system", "content": "…"}, …]',
+            required=required,
+            label="Messages",
+            widget=code_textarea(18),
+            help_text='JSON list of {"role": "system" | "user" | "assistant", "content": "…"}; '
+            "each content is a Jinja template.",
+        )
+    return TemplateTextField(
+        required=required,
+        label="Template",
+        help_text="Jinja template. Variables look like {{ customer_name }}; few-shot examples "
+        "are available as {{ examples }}.",
+    )
+
+
+class PromptVersionFieldsMixin:
+    """The fields that make a new version (shared by the add and change forms)."""
+
+    CONTENT_FIELDS = (
+        "body",
+        "model_config",
+        "variables_schema",
+        "example_set_version",
+        "trim_blocks",
+        "lstrip_blocks",
+    )
+
+    def _add_version_fields(self, *, kind: str, esv_queryset, with_project: bool, body_required: bool):
+        self.fields["body"] = _body_field(kind, required=body_required)
+        self.fields["model_config"] = JSONTextField(
+            types=(dict,),
+            type_label="a JSON object",
+            label="Model config",
+            help_text='Optional, e.g. {"model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 500}.',
+        )
+        self.fields["variables_schema"] = JSONTextField(
+            types=(dict,),
+            type_label="a JSON Schema object",
+            label="Variables schema",
+            help_text="Optional JSON Schema of the variables. Leave empty to infer it from the template.",
+        )
+        self.fields["example_set_version"] = ExampleSetVersionChoiceField(
+            queryset=esv_queryset, with_project=with_project
+        )
+        self.fields["trim_blocks"] = forms.BooleanField(
+            required=False,
+            label="Trim blocks",
+            help_text="Jinja's trim_blocks: drop the first newline after a {% block %} tag "
+            "(chat templates from Hugging Face expect it).",
+        )
+        self.fields["lstrip_blocks"] = forms.BooleanField(
+            required=False,
+            label="Lstrip blocks",
+            help_text="Jinja's lstrip_blocks: strip spaces and tabs before a {% block %} tag.",
+        )
+        self.fields["message"] = forms.CharField(
+            required=False,
+            label="Commit message",
+            widget=forms.TextInput(attrs={"class": "vLargeTextField", "size": 80}),
+            help_text="What changed and why; kept in the version history.",
+        )
+
+    def version_kwargs(self) -> dict[str, Any]:
+        """The cleaned content as keyword arguments for services.prompt_version_create."""
+        data = self.cleaned_data
+        body = data.get("body")
+        kwargs: dict[str, Any] = {
+            "model_config": data.get("model_config") or {},
+            "variables": data.get("variables_schema"),
+            "example_set_version": data.get("example_set_version"),
+            "message": data.get("message") or "",
+            "template_options": {
+                "trim_blocks": bool(data.get("trim_blocks")),
+                "lstrip_blocks": bool(data.get("lstrip_blocks")),
+            },
+        }
+        if self.kind == Prompt.KIND_CHAT:
+            kwargs["messages"] = body
+        else:
+            kwargs["template"] = body
+        return kwargs
+
+
+VERSION_ERROR_FIELDS = {
+    "template": "body",
+    "messages": "body",
+    "body": "body",
+    "model_config": "model_config",
+    "variables": "variables_schema",
+    "example_set_version": "example_set_version",
+    "message": "message",
+    "description": "description",
+    "tags": "tags",
+    "name": "name",
+    "kind": "kind",
+    "project": "project",
+}
+
+
+class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
+    """Edit a prompt: its metadata, and its content as the next version."""
+
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    tags = TagsField()
+    protect_production = forms.BooleanField(
+        required=False,
+        help_text="When set, 'production' moves only to a version whose latest eval run passed, "
+        "unless forced with a reason.",
+    )
+    preview_variables = JSONTextField(
+        types=(dict,),
+        type_label="a JSON object",
+        label="Variables for the draft preview",
+        help_text='Used by "Preview draft" only (nothing is saved), e.g. {"name": "Ada"}.',
+    )
+
+    # The version this page was opened on, to notice a version saved meanwhile.
+    base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    METADATA_FIELDS = ("description", "tags", "protect_production")
+
+    def __init__(self, *args, prompt: Prompt, latest=None, custom_schema: dict | None = None, **kwargs):
+        self.prompt = prompt
+        self.kind = prompt.kind
+        self.latest = latest
+        initial = {
+            "description": prompt.description,
+            "tags": list(prompt.tags or []),
+            "protect_production": prompt.protect_production,
+        }
+        if latest is not None:
+            initial.update(
+                body=as_json_text(latest.messages) if self.kind == Prompt.KIND_CHAT else latest.template,
+                model_config=as_json_text(latest.model_config) if latest.model_config else "",
+                variables_schema=as_json_text(custom_schema) if custom_schema else "",
+                example_set_version=latest.example_set_version_id,
+                trim_blocks=latest.trim_blocks,
+                lstrip_blocks=latest.lstrip_blocks,
+            )
+        initial.update(kwargs.pop("initial", None) or {})
+        super().__init__(*args, initial=initial, **kwargs)
+        self._add_version_fields(
+            kind=self.kind,
+            esv_queryset=example_set_versions(prompt.project),
+            with_project=False,
+            body_required=False,
+        )
+        # Keep the page in reading order: content first, then metadata, then the preview box.
+        self.order_fields(
+            [
+                "body",
+                "message",
+                "model_config",
+                "example_set_version",
+                "trim_blocks",
+                "lstrip_blocks",
+                "variables_schema",
+            ]
+        )
+
+    def content_changed(self) -> bool:
+        if self.latest is None:
+            return self.cleaned_data.get("body") not in (None, "")
+        return any(name in self.changed_data for name in self.CONTENT_FIELDS)
+
+    def metadata_changed(self) -> dict[str, Any]:
+        """Only the metadata fields a person changed, as prompt_update keyword arguments."""
+        return {name: self.cleaned_data[name] for name in self.METADATA_FIELDS if name in self.changed_data}
+
+    def draft_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for selectors.draft_render from the unsaved form content."""
+        body = self.cleaned_data.get("body")
+        esv = self.cleaned_data.get("example_set_version")
+        return {
+            "template": body if self.kind == Prompt.KIND_TEXT else None,
+            "messages": body if self.kind == Prompt.KIND_CHAT else None,
+            "variables": self.cleaned_data.get("preview_variables") or {},
+            "examples": esv.as_render_examples() if esv is not None else [],
+            "template_options": {
+                "trim_blocks": bool(self.cleaned_data.get("trim_blocks")),
+                "lstrip_blocks": bool(self.cleaned_data.get("lstrip_blocks")),
+            },
+        }
+
+
+class PromptAddForm(PromptVersionFieldsMixin, forms.Form):
+    """A new prompt and its first version."""
+
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    name = forms.CharField(
+        max_length=100,
+        help_text="Lowercase letters, digits, '-', '_' or '.'; unique in the project.",
+    )
+    kind = forms.ChoiceField(
+        choices=Prompt.KIND_CHOICES,
+        initial=Prompt.KIND_TEXT,
+        help_text="Text: one Jinja template. Chat: a JSON list of messages.",
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    tags = TagsField()
+    protect_production = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = Prompt.KIND_TEXT
+        self._add_version_fields(
+            kind=Prompt.KIND_TEXT,
+            esv_queryset=example_set_versions(),
+            with_project=True,
+            body_required=True,
+        )
+        body = self.fields["body"]
+        body.label = "Template or messages"
+        body.help_text = (
+            "Text prompts: a Jinja template, e.g. Hello {{ name }}. Chat prompts: a JSON list "
+            'of messages, e.g. [{"role": "system", "content": "You help {{ company }}."}].'
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        self.kind = cleaned.get("kind") or Prompt.KIND_TEXT
+        body = cleaned.get("body")
+        if self.kind == Prompt.KIND_CHAT and isinstance(body, str):
+            try:
+                cleaned["body"] = JSONTextField(
+                    types=(list,), type_label="a JSON list of messages"
+                ).clean(body)
+            except ValidationError as exc:
+                self.add_error("body", exc)
+        return cleaned
+
+    def prompt_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "project": data["project"],
+            "name": data["name"],
+            "kind": data["kind"],
+            "description": data.get("description") or "",
+            "tags": data.get("tags") or [],
+            "protect_production": bool(data.get("protect_production")),
+        }
+
+
+# --- preview, promote, diff ----------------------------------------------------
+
+_NON_STRING_TYPES = {"number", "integer", "boolean", "array", "object", "null"}
+
+
+def _schema_types(prop: Any) -> set[str]:
+    if not isinstance(prop, dict):
+        return set()
+    declared = prop.get("type")
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list):
+        return {t for t in declared if isinstance(t, str)}
+    return set()
+
+
+def variable_field_initial(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class PreviewForm(forms.Form):
+    """Variables for a preview render: one field per variable, or one JSON object."""
+
+    version = forms.TypedChoiceField(coerce=int, label="Version")
+    variables_json = JSONTextField(
+        types=(dict,),
+        type_label="a JSON object of variables",
+        label="Variables as JSON",
+        help_text="Optional. When given, used instead of the fields above.",
+    )
+
+    def __init__(self, *args, version_numbers: list[int], variable_names: list[str],
+                 schema: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(n, f"v{n}") for n in version_numbers]
+        self.schema = schema or {}
+        self.variable_names = list(variable_names)
+        properties = self.schema.get("properties", {}) if isinstance(self.schema, dict) else {}
+        for name in self.variable_names:
+            types = _schema_types(properties.get(name))
+            hint = f"Type: {', '.join(sorted(types))} (write it as JSON)." if types & _NON_STRING_TYPES else ""
+            self.fields[self.variable_field_name(name)] = forms.CharField(
+                label=name,
+                required=False,
+                strip=False,
+                widget=forms.Textarea(attrs={**CODE_ATTRS, "rows": 2}),
+                help_text=hint,
+            )
+        self.order_fields(["version", *[self.variable_field_name(n) for n in self.variable_names], "variables_json"])
+
+    @staticmethod
+    def variable_field_name(name: str) -> str:
+        return f"var__{name}"
+
+    def variable_fields(self):
+        return [self[self.variable_field_name(name)] for name in self.variable_names]
+
+    def variables(self) -> dict[str, Any]:
+        """The variables to render with. Empty fields are left out, so the renderer
+        names them as missing instead of silently rendering an empty string."""
+        if self.cleaned_data.get("variables_json") is not None:
+            return self.cleaned_data["variables_json"]
+        properties = self.schema.get("properties", {}) if isinstance(self.schema, dict) else {}
+        result: dict[str, Any] = {}
+        for name in self.variable_names:
+            raw = self.cleaned_data.get(self.variable_field_name(name))
+            if raw in (None, ""):
+                continue
+            raw = normalize_newlines(raw)
+            types = _schema_types(properties.get(name))
+            wants_json = bool(types & _NON_STRING_TYPES) and "string" not in types
+            looks_json = not types and raw.lstrip()[:1] in ("[", "{")
+            if wants_json or looks_json:
+                try:
+                    result[name] = validation.json_loads(raw, field=name)
+                    continue
+                except (ValueError, DomainError):
+                    pass  # left as text: the schema check then says what type it wanted
+            result[name] = raw
+        return result
+
+
+class PromoteForm(forms.Form):
+    version = forms.TypedChoiceField(coerce=int, label="Version")
+    label = forms.CharField(
+        max_length=100,
+        initial=Label.PRODUCTION,
+        help_text="production, staging, or any name (lowercase letters, digits, '-', '_', '.').",
+    )
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
+        help_text="Why this version; kept in the label history. Required when forcing.",
+    )
+    force = forms.BooleanField(
+        required=False,
+        help_text="Move a protected production even though the version's evals did not pass.",
+    )
+
+    def __init__(self, *args, version_numbers: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(n, f"v{n}") for n in version_numbers]
+
+
+PROMOTE_ERROR_FIELDS = {"label": "label", "version": "version", "reason": "reason", "force": "force"}
+
+
+class DiffForm(forms.Form):
+    """Two versions to compare. The fields are named `from` and `to` (set in
+    __init__, since `from` is a keyword) so diff URLs read ?from=1&to=2."""
+
+    MODE_SIDE = "side"
+    MODE_UNIFIED = "unified"
+
+    mode = forms.ChoiceField(
+        choices=[(MODE_SIDE, "Side by side"), (MODE_UNIFIED, "Unified")],
+        initial=MODE_SIDE,
+        required=False,
+    )
+
+    def __init__(self, *args, version_numbers: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(n, f"v{n}") for n in version_numbers]
+        self.fields["from"] = forms.TypedChoiceField(coerce=int, label="From", choices=choices)
+        self.fields["to"] = forms.TypedChoiceField(coerce=int, label="To", choices=choices)
+        self.order_fields(["from", "to", "mode"])
+
+
+# --- projects and API keys ---------------------------------------------------------
+
+
+class ProjectAddForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="Lowercase letters, digits, '-', '_' or '.'. Fixed once created.",
+    )
+
+
+
+class ApiKeyCreateForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    name = forms.CharField(
+        max_length=100, required=False, help_text="What uses this key, e.g. 'support-bot prod'."
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in ApiKey.SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["read"],
+        help_text="read: fetch and render prompts; write: create prompts, versions and labels; "
+        "ingest: report token usage.",
+    )
+
