@@ -91,7 +91,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],  # admin/base_site.html: favicon and stylesheet
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

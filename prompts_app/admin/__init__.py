@@ -20,6 +20,8 @@ from prompts_app.admin import evals, example_sets, ledger, library  # noqa: F401
 admin.site.site_header = "PromptLedger"
 admin.site.site_title = "PromptLedger admin"
 admin.site.index_title = "Prompts, versions and keys"
+# There is no public site behind the admin: no "View site" link to a 404.
+admin.site.site_url = None
 # The index adds a "Ledger and fine-tuning advice" box (what-if calculator,
 # alerts, advisor settings) above the app list.
 admin.site.index_template = "admin/prompts_app/index.html"

@@ -31,7 +31,8 @@ class BaseAdmin(admin.ModelAdmin):
     """Every admin of the app: the app's stylesheet on its pages."""
 
     class Media:
-        css = {"all": ["prompts_app/admin.css"]}
+        css = {"all": ["prompts_app/admin.css", "prompts_app/evals.css"]}
+        js = ["prompts_app/evals.js"]
 
 
 class NoDeleteAdmin(BaseAdmin):
@@ -73,6 +74,11 @@ def eval_run_url(run: EvalRun) -> str:
 
 def eval_runs_url(prompt: Prompt) -> str:
     return reverse("admin:prompts_app_evalrun_changelist") + f"?prompt_version__prompt__id__exact={prompt.pk}"
+
+
+def eval_status_url(prompt_id: int) -> str:
+    """The read-only JSON of a prompt's eval badges, which the admin pages poll."""
+    return reverse("admin:prompts_app_evalrun_status") + f"?prompt={prompt_id}"
 
 
 def eval_suite_url(prompt: Prompt) -> str:

@@ -3,11 +3,9 @@
 The chart functions are pure: data in, an SVG string out. Every piece of text
 in the SVG is escaped here, so a caller may mark the result safe. Geometry is
 computed with floats; every number a person reads is formatted from the
-Decimal it was given, with its unit.
-
-One read-only query lives here too, `usage_by_day_and_version`: the ledger's
-daily rollups split by version, the only grouping the usage chart needs that
-`selectors.prompt_ledger` (one grouping at a time) does not give.
+Decimal it was given, with its unit. The data comes from the selectors
+(`selectors.ledger.usage_by_day_and_version`, the advice's payback schedule);
+nothing here reads the database.
 """
 
 from __future__ import annotations
@@ -20,12 +18,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from django.db.models import Sum
-from django.utils import timezone
-
 from prompts_app.lib.formatting import format_count, format_money, format_number
-from prompts_app.models import Prompt, UsageRollup
-from prompts_app.services.ledger import pico_to_dollars
 
 # Series colours: mid-tone, so bars read on the admin's light and dark themes.
 PALETTE = ("#3b82c4", "#e0823d", "#3aa57a", "#a463c7", "#c9a227", "#d65a5a", "#4fb3c8", "#8c8c8c")
@@ -34,31 +27,6 @@ COST_COLOUR = "#d65a5a"
 MARKER_COLOUR = "#3b82c4"
 
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="11"'
-
-# --- the query ----------------------------------------------------------------------------
-
-
-def usage_by_day_and_version(*, prompt: Prompt, days: int = 60, today: dt.date | None = None) -> dict:
-    """Calls and cost (USD) per day × version of one prompt over the last `days`
-    days (UTC, today included), from the daily rollups. Every model is summed."""
-    today = today or timezone.now().date()
-    start = today - dt.timedelta(days=days - 1)
-    rows = (
-        UsageRollup.objects.filter(prompt=prompt, day__gte=start, day__lte=today)
-        .values("day", "version_number")
-        .annotate(calls=Sum("calls"), cost_pico=Sum("cost_pico"))
-        .order_by("day", "version_number")
-    )
-    return {
-        "from": start,
-        "to": today,
-        "rows": [
-            {"day": row["day"], "version": row["version_number"], "calls": row["calls"] or 0,
-             "cost": pico_to_dollars(row["cost_pico"] or 0)}
-            for row in rows
-        ],
-    }
-
 
 # --- numbers ----------------------------------------------------------------------------------
 # Every number a person reads goes through lib/formatting (one rounding rule).

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
-from prompts_app.admin.base import eval_run_url
+from prompts_app.admin.base import eval_run_url, eval_status_url
 from prompts_app.lib.advisor import Verdict
 from prompts_app.lib.formatting import (
     format_money,
@@ -94,31 +96,53 @@ def verdict_badge(verdict: str | None) -> dict | None:
 
 # --- eval runs and costs ------------------------------------------------------------
 
+# What people read for each run status (the model's choices: "rendered, not
+# graded", "no cases"); the code stays in the CSS class, so each has its colour.
+STATUS_WORDS = dict(EvalRun.STATUS_CHOICES)
+
 STATUS_HINTS = {
     EvalRun.QUEUED: "waiting for a worker",
     EvalRun.RUNNING: "in progress",
-    EvalRun.PASSED: "every case rendered and passed",
+    EvalRun.PASSED: "every case rendered and the model's answers passed every assertion",
     EvalRun.FAILED: "a case failed an assertion or did not render",
     EvalRun.ERROR: "the provider or the run itself failed",
-    EvalRun.RENDERED: "every case rendered; no model provider, so nothing was graded",
-    EvalRun.NO_CASES: "the eval suite has no cases",
+    EvalRun.RENDERED: "every case rendered; no model provider, so nothing was graded (not a pass)",
+    EvalRun.NO_CASES: "the eval suite has no cases, so nothing was checked (not a pass)",
 }
+
+# Still moving: a page showing one of these polls for the final status.
+ACTIVE_STATUSES = (EvalRun.QUEUED, EvalRun.RUNNING)
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS.get(status, status)
 
 
 def static_of(run: EvalRun | None) -> dict | None:
     return (run.summary or {}).get("static") if run is not None else None
 
 
-def eval_badge(run: EvalRun | None) -> dict | None:
-    """A run as a coloured status badge linking to its page."""
+def eval_badge(run: EvalRun | None, *, latest: bool = False) -> dict | None:
+    """A run as a coloured status badge linking to its page. `latest`: the badge
+    stands for its version's latest run, so a page that polls follows a newer run."""
     if run is None:
         return None
-    title = (f"Run #{run.pk} ({run.trigger}, {local_time(run.created_at)}): {run.status} — "
+    words = status_words(run.status)
+    title = (f"Run #{run.pk} ({run.trigger}, {local_time(run.created_at)}): {words} — "
              f"{STATUS_HINTS.get(run.status, '')}")
     rate = percent(((run.summary or {}).get("model") or {}).get("pass_rate"))
     if rate is not None:
         title += f"; pass rate {rate}"
-    return {"run": run, "status": run.status, "url": eval_run_url(run), "title": title}
+    return {
+        "run": run,
+        "status": run.status,
+        "label": words,
+        "url": eval_run_url(run),
+        "title": title,
+        "active": run.status in ACTIVE_STATUSES,
+        "poll_url": eval_status_url(run.prompt_version.prompt_id),
+        "version": run.prompt_version.number if latest else None,
+    }
 
 
 def cost_per_call(static: dict | None) -> dict | None:
@@ -155,10 +179,10 @@ def json_block(value) -> str:
 
 
 def status_badge_html(badge: dict | None) -> str:
+    """The same markup as evalrun/_badge.html (which the status endpoint renders)."""
     if badge is None:
         return "—"
-    return format_html('<a class="pl-status pl-status-{}" href="{}" title="{}">{}</a>',
-                       badge["status"], badge["url"], badge["title"], badge["status"])
+    return mark_safe(render_to_string("admin/prompts_app/evalrun/_badge.html", {"badge": badge}).strip())
 
 
 def cost_html(cost: dict | None) -> str:

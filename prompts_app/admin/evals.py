@@ -2,10 +2,15 @@
 the eval sections of the version page.
 
 Runs and results are read-only: a run is asked for with "Re-run evals"
-(`services.evals.eval_run_request`) and a suite is saved through
-`services.evals.eval_suite_update` (saving with "re-run" adds a run request in
-the same `transaction.atomic`, opened here). Providers are configuration rows
-saved by their ModelForm (`forms.evals.ProviderForm`), not through a service.
+(`services.evals.eval_run_request`) and a suite is saved, with or without a
+re-run, by one call of `services.evals.eval_suite_save`. Providers are
+configuration rows saved by their ModelForm (`forms.evals.ProviderForm`), not
+through a service.
+
+Two read-only GET endpoints feed static/prompts_app/evals.js: `status` (JSON:
+the badge of each version's latest run, and of the runs a page shows, which
+the page polls while a run is queued or running) and `promote-panel` (the
+promote page's eval panel for the version chosen in its dropdown).
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Count
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from prompts_app.admin.base import (
@@ -56,6 +61,7 @@ from prompts_app.admin.display import (
     signed_money,
     static_of,
     status_badge_html,
+    status_words,
     token_count,
 )
 from prompts_app.admin.forms import evals as f
@@ -69,11 +75,16 @@ from prompts_app.models import (
     PromptVersion,
     Provider,
 )
-from prompts_app.selectors.evals import eval_run_latest, eval_run_list
+from prompts_app.selectors.evals import (
+    eval_result_list,
+    eval_run_latest,
+    eval_run_list,
+    eval_suite_cases,
+    eval_suite_get,
+)
 from prompts_app.selectors.library import (
     label_list,
     prompt_version_get,
-    prompt_version_list,
 )
 from prompts_app.services import evals
 
@@ -150,8 +161,24 @@ class EvalRunAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("cases")
 
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        return [
+            # Before the object patterns, which would take "status" for an id.
+            path("status/", wrap(self.status_view), name="%s_%s_status" % info),
+            path("promote-panel/", wrap(self.promote_panel_view), name="%s_%s_promote_panel" % info),
+            *super().get_urls(),
+        ]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         return eval_run_page(self, request, object_id)
+
+    def status_view(self, request):
+        return eval_status(self, request)
+
+    def promote_panel_view(self, request):
+        return promote_panel_fragment(self, request)
 
     @admin.display(description="run", ordering="id")
     def run_display(self, obj):
@@ -326,7 +353,7 @@ def run_panel(run: EvalRun) -> dict:
     summary = run.summary or {}
     order = {case["name"]: index for index, case in enumerate(run.cases or [])}
     results = sorted(
-        run.results.all(), key=lambda r: (order.get(r.case_name, len(order)), r.case_name, r.repeat_index)
+        eval_result_list(run=run), key=lambda r: (order.get(r.case_name, len(order)), r.case_name, r.repeat_index)
     )
     version = run.prompt_version
     provider = run.provider or {}
@@ -353,16 +380,6 @@ def run_panel(run: EvalRun) -> dict:
     }
 
 
-def _latest_finished_run(version: PromptVersion, *, besides: EvalRun) -> EvalRun | None:
-    return (
-        eval_run_list(prompt=version.prompt, version=version.number)
-        .filter(status__in=EvalRun.TERMINAL)
-        .exclude(pk=besides.pk)
-        .order_by("-finished_at", "-id")
-        .first()
-    )
-
-
 def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor: str = "") -> dict:
     """`run` beside the latest finished run of the production version (or of the
     previous version), or a sentence saying why there is none."""
@@ -385,7 +402,7 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
                 other = None
         missing = f"v{version.number} is the first version: there is no previous version to compare with."
         heading = "Previous version"
-    other_run = _latest_finished_run(other, besides=run) if other is not None else None
+    other_run = eval_run_latest(version=other, finished=True, besides=run) if other is not None else None
     if other is not None and other_run is None:
         if other.pk == version.pk:
             missing = (f"v{other.number} is the production version itself, and it has no other "
@@ -394,7 +411,7 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
             missing = f"{heading} (v{other.number}) has no finished eval run yet."
             pending = eval_run_latest(version=other)
             if pending is not None and not pending.is_finished:
-                missing = missing[:-1] + f": run #{pending.pk} is {pending.status}."
+                missing = missing[:-1] + f": run #{pending.pk} is {status_words(pending.status)}."
     return {
         "mode": mode,
         "heading": heading,
@@ -415,7 +432,7 @@ def version_eval_context(request, version: PromptVersion) -> dict:
     run = eval_run_latest(version=version)
     history = eval_run_list(prompt=version.prompt, version=version.number).defer("cases")[:20]
     return {
-        "eval_badge": eval_badge(run),
+        "eval_badge": eval_badge(run, latest=True),
         "eval_compare": (
             eval_comparison(run, compare=request.GET.get("compare"), page_url=version_url(version),
                             anchor="#evals")
@@ -442,7 +459,7 @@ def eval_run_page(model_admin, request, object_id):
     context = page_context(
         model_admin, request, title=f"Eval run #{run.pk} of {prompt.name} v{version.number}", obj=run,
         subtitle=None,  # the title says it all; str(run) would repeat it
-        run=run, change_url=page_url,
+        run=run, run_badge=eval_badge(run), change_url=page_url,
         compare=eval_comparison(run, compare=request.GET.get("compare"), page_url=page_url),
         version=version, version_url=version_url(version),
         prompt_url=reverse("admin:prompts_app_prompt_change", args=[prompt.pk]),
@@ -468,16 +485,98 @@ def version_rerun(model_admin, request, object_id):
     messages.success(
         request,
         f"Queued eval run #{run.pk} of {version.prompt.name} v{version.number}. A worker picks it up "
-        "in a moment: reload this page to follow it.",
+        "in a moment; its status updates on this page.",
     )
     return HttpResponseRedirect(eval_run_url(run))
 
 
+# --- live badges and the promote page's panel (read-only GETs for evals.js) ---------------
+
+
+def _prompt_from_query(model_admin, request) -> Prompt:
+    """The prompt named by ?prompt=<id>, which the user may view; 404 otherwise."""
+    require(request.method in ("GET", "HEAD") and model_admin.has_view_permission(request))
+    prompt_admin = model_admin.admin_site.get_model_admin(Prompt)
+    wanted = request.GET.get("prompt") or ""
+    prompt = prompt_admin.get_object(request, wanted) if wanted.isdigit() else None
+    if prompt is None:
+        raise Http404("No such prompt.")
+    require(prompt_admin.has_view_or_change_permission(request, prompt))
+    return prompt
+
+
+def _badge_json(badge: dict) -> dict:
+    return {
+        "run": badge["run"].pk,
+        "status": badge["status"],
+        "label": badge["label"],
+        "active": badge["active"],
+        "html": status_badge_html(badge),
+    }
+
+
+def eval_status(model_admin, request):
+    """GET ?prompt=<id>[&run=<id>…]: the badge of each version's latest run
+    (`versions`, by version number) and of each run asked for (`runs`, by id),
+    as JSON. Reads only; the admin pages poll it while a run is queued or running."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET"])
+    prompt = _prompt_from_query(model_admin, request)
+    versions = {}
+    for latest, _costed in runs_by_version(prompt).values():
+        badge = eval_badge(latest, latest=True)
+        versions[str(latest.prompt_version.number)] = _badge_json(badge)
+    asked = [value for value in request.GET.getlist("run") if value.isdigit()][:50]
+    runs = {
+        str(run.pk): _badge_json(eval_badge(run))
+        for run in eval_run_list(prompt=prompt, ids=asked).defer("cases")
+    }
+    active = any(b["active"] for b in versions.values()) or any(b["active"] for b in runs.values())
+    return JsonResponse({"prompt": prompt.pk, "active": active, "versions": versions, "runs": runs})
+
+
+def promote_panel(version: PromptVersion) -> dict:
+    """The promote page's panel for `version`: who made it, its latest eval run, and
+    what the production gate says about it."""
+    prompt = version.prompt
+    latest = eval_run_latest(version=version)
+    if not prompt.protect_production:
+        gate = {"state": "open", "text": "Production is not protected for this prompt: any version may "
+                                         "be promoted, whatever its evals say."}
+    else:
+        refusal = evals.production_gate_refusal(version)
+        gate = (
+            {"state": "refused", "text": f"The production gate refuses v{version.number}: {refusal} "
+                                         "Forcing it needs a reason."}
+            if refusal else
+            {"state": "ok", "text": f"The production gate lets v{version.number} through: its latest "
+                                    "eval run passed."}
+        )
+    return {
+        "version": version,
+        "version_url": version_url(version),
+        "badge": eval_badge(latest, latest=True),
+        "gate": gate,
+        "url": reverse("admin:prompts_app_evalrun_promote_panel") + f"?prompt={prompt.pk}",
+    }
+
+
+def promote_panel_fragment(model_admin, request):
+    """GET ?prompt=<id>&version=<n>: the promote page's panel for that version, as
+    an HTML fragment the page swaps in when its version dropdown changes."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET"])
+    prompt = _prompt_from_query(model_admin, request)
+    try:
+        version = prompt_version_get(prompt=prompt, number=request.GET.get("version"))
+    except DomainError:
+        raise Http404("No such version.") from None
+    html = render_to_string("admin/prompts_app/prompt/_promote_panel.html",
+                            {"panel": promote_panel(version)}, request=request)
+    return HttpResponse(html)
+
+
 # --- eval suites ----------------------------------------------------------------------
-
-
-def _suite_cases(suite: EvalSuite) -> list[dict[str, Any]]:
-    return [case.as_snapshot() for case in suite.cases.all()]
 
 
 def _case_row_initial(case: dict[str, Any]) -> dict[str, Any]:
@@ -498,8 +597,9 @@ def eval_suite_add(model_admin, request):
     require(model_admin.has_add_permission(request))
     wanted = request.GET.get("prompt") or ""
     if request.method == "GET" and wanted.isdigit():
-        existing = EvalSuite.objects.filter(prompt_id=int(wanted)).first()
-        if existing is not None:
+        prompt = model_admin.admin_site.get_model_admin(Prompt).get_object(request, wanted)
+        existing = eval_suite_get(prompt=prompt) if prompt is not None else None
+        if existing is not None and existing.pk is not None:
             return HttpResponseRedirect(admin_url(model_admin, "change", existing.pk))
     form = f.EvalSuiteAddForm(request.POST or None, initial={"prompt": wanted or None, "repeats": 1})
     if request.method == "POST" and form.is_valid():
@@ -528,7 +628,7 @@ def eval_suite_change(model_admin, request, object_id):
     if missing:
         return missing
     prompt = suite.prompt
-    current = _suite_cases(suite)
+    current = eval_suite_cases(suite=suite)
     mode, rows_allowed = editor_mode(request, count=len(current), formset_class=f.EvalCaseRowFormSet)
 
     form = f.EvalSuiteForm(
@@ -582,17 +682,13 @@ def _eval_suite_save(model_admin, request, suite, form, formset, cases, position
     if unchanged and not rerun:
         messages.info(request, "No changes: nothing was saved.")
         return after_save(model_admin, request, suite)
-    run = latest = None
+    changes = {} if unchanged else {
+        "cases": cases, "repeats": repeats, "provider": provider.name if provider else ""
+    }
     try:
-        with transaction.atomic():
-            if not unchanged:
-                evals.eval_suite_update(
-                    prompt=prompt, cases=cases, repeats=repeats, provider=provider.name if provider else ""
-                )
-            if rerun:
-                latest = prompt_version_list(prompt=prompt).first()
-                if latest is not None:
-                    run = evals.eval_run_request(version=latest, requested_by=request.user.get_username())
+        _, run = evals.eval_suite_save(
+            prompt=prompt, rerun=rerun, requested_by=request.user.get_username(), **changes
+        )
     except DomainError as exc:
         suite.refresh_from_db()  # the rollback undid the row; drop what the service set in memory
         add_row_error(form, formset, exc, positions, list_name="cases",
@@ -607,7 +703,7 @@ def _eval_suite_save(model_admin, request, suite, form, formset, cases, position
         messages.success(request, summary + " New versions are evaluated with it; re-run a version "
                                             "to apply it now.")
     if run is not None:
-        messages.success(request, f"Queued eval run #{run.pk} of {prompt.name} v{latest.number}.")
+        messages.success(request, f"Queued eval run #{run.pk} of {prompt.name} v{run.prompt_version.number}.")
         return HttpResponseRedirect(eval_run_url(run))
     if rerun:
         messages.warning(request, f"{prompt} has no versions yet: there is nothing to run.")

@@ -1,21 +1,25 @@
 """Example sets: the editor (one row per example, or the whole list as JSON)
 that saves each change as a new version through
-`services.library.example_set_version_create`; versions and their examples
-are read-only. Adding a set with first examples combines two service calls in
-one `transaction.atomic` of its own.
+`services.library.example_set_version_create`, and the example browser
+(EXAMPLES_PER_PAGE a page, searchable by input or output text) whose per-row
+approve toggle saves a new version through
+`services.library.example_set_examples_approve`. Versions and their examples
+are read-only; a version's page pages through its examples the same way.
+Adding a set with first examples is one `services.library.example_set_create`.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.db import transaction
+from django.contrib.admin.utils import unquote
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpResponseRedirect
-from django.urls import reverse
-from django.utils.html import format_html
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 
 from prompts_app.admin.base import (
     NoDeleteAdmin,
@@ -33,17 +37,18 @@ from prompts_app.admin.base import (
     require,
 )
 from prompts_app.admin.display import (
-    json_block,
     link,
 )
 from prompts_app.admin.forms import example_sets as f
 from prompts_app.errors import DomainError
 from prompts_app.models import (
-    Example,
     ExampleSet,
     ExampleSetVersion,
 )
+from prompts_app.selectors.library import example_list
 from prompts_app.services import library
+
+EXAMPLES_PER_PAGE = 50
 
 # --- example sets ----------------------------------------------------------------
 
@@ -58,45 +63,23 @@ class ExampleSetAdmin(NoDeleteAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         return example_set_add(self, request)
 
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/approve/", self.admin_site.admin_view(self.approve_view),
+                 name="%s_%s_approve" % info),
+            *super().get_urls(),
+        ]
+
+    def approve_view(self, request, object_id):
+        return example_approve_view(self, request, object_id)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         return example_set_change(self, request, object_id)
 
     @admin.display(description="latest", ordering="latest_version_number")
     def latest_display(self, obj):
         return f"v{obj.latest_version_number}" if obj.latest_version_number else "—"
-
-
-class ExampleInline(admin.TabularInline):
-    model = Example
-    fields = ["number_display", "input_display", "output_display", "tags_display", "approved"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="#")
-    def number_display(self, obj):
-        return obj.position + 1
-
-    @admin.display(description="tags")
-    def tags_display(self, obj):
-        return ", ".join(obj.tags or []) or "—"
-
-    @admin.display(description="input")
-    def input_display(self, obj):
-        if isinstance(obj.input, str):
-            return format_html('<pre class="pl-code-block">{}</pre>', obj.input)
-        return json_block(obj.input)
-
-    @admin.display(description="output")
-    def output_display(self, obj):
-        return format_html('<pre class="pl-code-block">{}</pre>', obj.output)
 
 
 @admin.register(ExampleSetVersion)
@@ -107,7 +90,13 @@ class ExampleSetVersionAdmin(ReadOnlyAdmin):
     list_select_related = ["example_set__project"]
     fields = ["example_set_link", "number", "author", "created_at", "message", "content_hash"]
     readonly_fields = fields
-    inlines = [ExampleInline]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        version = self.get_object(request, unquote(object_id))
+        extra = {}
+        if version is not None:
+            extra["browser"] = example_browser(request, version=version)
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     @admin.display(description="project", ordering="example_set__project__name")
     def project_display(self, obj):
@@ -143,15 +132,11 @@ def example_set_add(model_admin, request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                example_set = library.example_set_create(
-                    project=data["project"], name=data["name"], description=data.get("description") or ""
-                )
-                if data.get("examples_json"):
-                    library.example_set_version_create(
-                        example_set=example_set, examples=data["examples_json"],
-                        message=data.get("message") or "", author=request.user.get_username(),
-                    )
+            example_set = library.example_set_create(
+                project=data["project"], name=data["name"], description=data.get("description") or "",
+                examples=data.get("examples_json") or None,
+                message=data.get("message") or "", author=request.user.get_username(),
+            )
         except DomainError as exc:
             add_service_error(form, exc, f.EXAMPLE_ERROR_FIELDS)
         else:
@@ -175,6 +160,8 @@ def example_set_change(model_admin, request, object_id):
     latest = versions[0] if versions else None
     current = _examples_of(latest)
     mode, rows_allowed = editor_mode(request, count=len(current), formset_class=f.ExampleRowFormSet)
+    if mode == "json" and (request.POST.get("mode") or request.GET.get("mode")) != "json":
+        mode = "browse"  # a large set opens in the paged browser, not as one giant JSON list
 
     form = f.ExampleSetVersionForm(request.POST or None, initial={"examples_json": as_json_text(current)})
     formset = None
@@ -182,6 +169,8 @@ def example_set_change(model_admin, request, object_id):
         formset = f.ExampleRowFormSet(
             request.POST or None, prefix="ex", initial=[_row_initial(e) for e in current]
         )
+    if request.method == "POST" and mode == "browse":
+        return HttpResponseRedirect(admin_url(model_admin, "change", example_set.pk))
     if request.method == "POST":
         examples, positions = posted_list(form, formset, json_field="examples_json", noun="examples",
                                      row_value=f.ExampleRowForm.example)
@@ -206,13 +195,22 @@ def example_set_change(model_admin, request, object_id):
 
     fieldsets = [("New version", {"fields": ["message"] + (["examples_json"] if mode == "json" else [])})]
     change_url = admin_url(model_admin, "change", example_set.pk)
-    extra = {
+    extra = {}
+    if mode == "browse":
+        fieldsets = []
+        extra = {"show_save": False, "show_save_and_continue": False}
+    extra |= {
         "mode": mode,
+        "browser": example_browser(
+            request, version=latest,
+            approve_url=admin_url(model_admin, "approve", example_set.pk) if can_change else None,
+        ) if latest is not None else None,
         "formset": formset,
         "latest": latest,
         "example_count": len(current),
         "rows_url": change_url + "?mode=rows",
         "json_url": change_url + "?mode=json",
+        "browse_url": change_url + "?mode=browse",
         "rows_allowed": rows_allowed,
         "version_rows": [
             {"version": v, "url": reverse("admin:prompts_app_examplesetversion_change", args=[v.pk]),
@@ -225,3 +223,82 @@ def example_set_change(model_admin, request, object_id):
         model_admin, request, form=form, fieldsets=fieldsets, obj=example_set, title=title,
         formsets=[formset] if formset is not None else [], extra_context=extra,
     )
+
+
+# --- the example browser: paged, searchable, approve per row -------------------------
+
+
+def example_browser(request, *, version, approve_url: str | None = None) -> dict[str, Any]:
+    """One page (EXAMPLES_PER_PAGE) of a version's examples matching the `q`
+    search, for the browser section of the example-set and version pages.
+    `approve_url` (the latest version, someone who may change it) adds the
+    per-row approve toggle."""
+    search = (request.GET.get("q") or "").strip()[:200]
+    paginator = Paginator(example_list(version=version, search=search), EXAMPLES_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+
+    def page_url(number):
+        query = {key: value for key, value in (("mode", request.GET.get("mode")), ("q", search),
+                                               ("page", number)) if value}
+        return "?" + urlencode(query) + "#example-browser"
+
+    return {
+        "version": version,
+        "search": search,
+        "page": page,
+        "total": paginator.count,
+        "page_links": [
+            {"number": n, "url": page_url(n), "current": n == page.number}
+            for n in page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+        ] if paginator.num_pages > 1 else [],
+        "previous_url": page_url(page.previous_page_number()) if page.has_previous() else None,
+        "next_url": page_url(page.next_page_number()) if page.has_next() else None,
+        "mode": request.GET.get("mode") or "",
+        "approve_url": approve_url,
+        "rows": [
+            {
+                "example": example,
+                "number": example.position + 1,
+                "input_text": example.input if isinstance(example.input, str)
+                else json.dumps(example.input, ensure_ascii=False),
+                "tags": ", ".join(example.tags or []),
+            }
+            for example in page.object_list
+        ],
+    }
+
+
+def example_approve_view(model_admin, request, object_id):
+    """POST only: approve or unapprove one example of the latest version (a new
+    version, through the service), then back to the same page of the browser."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    example_set, missing, _ = change_page_object(model_admin, request, object_id)
+    if missing:
+        return missing
+    back = {key: request.POST.get(key) for key in ("mode", "q", "page") if request.POST.get(key)}
+    target = admin_url(model_admin, "change", example_set.pk) + (
+        "?" + urlencode(back) if back else "") + "#example-browser"
+    try:
+        position = int(request.POST.get("position", ""))
+        base_version = int(request.POST.get("base_version", ""))
+    except ValueError:
+        messages.error(request, "Nothing was approved: the form lacked the example or the version.")
+        return HttpResponseRedirect(target)
+    approved = request.POST.get("approved") == "1"
+    try:
+        version = library.example_set_examples_approve(
+            example_set=example_set, base_version=base_version, approvals={position: approved},
+            author=request.user.get_username(),
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(target)
+    if version is None:
+        messages.info(request, f"Example #{position + 1} was already {'approved' if approved else 'not approved'}: "
+                               "no new version was created.")
+    else:
+        summary = f"{example_set}: created version {version.number} ({version.message})."
+        model_admin.log_change(request, example_set, summary)
+        messages.success(request, summary)
+    return HttpResponseRedirect(target)

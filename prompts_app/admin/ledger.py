@@ -3,11 +3,14 @@
 settings and webhooks.
 
 The advice comes from `services.advice.prompt_advice` (measured inputs) or
-`lib.advisor` (the what-if); these views lay its figures out with their units
-(`display`) and draw its charts (`charts`). Alerts are read-only except for
-acknowledging them (`services.alerts.alert_acknowledge`). Model prices,
-advisor settings and webhooks are configuration rows saved by their
-ModelForms directly, not through a service.
+`selectors.advice.what_if_advice` (the what-if); these views lay its figures
+out with their units (`display`) and draw its charts (`charts`); every read is
+a selector (`selectors.ledger`, `selectors.advice`). Alerts are read-only
+except for acknowledging them (`services.alerts.alert_acknowledge`). Model
+prices, advisor settings and webhooks are configuration rows saved by their
+ModelForms directly, not through a service; a project that never saved
+advisor settings is shown the defaults (`services.advice.advisor_settings_for`,
+unsaved) and the row is created only when the settings form is saved.
 """
 
 from __future__ import annotations
@@ -48,15 +51,20 @@ from prompts_app.lib import advisor
 from prompts_app.lib.advisor import UNITS
 from prompts_app.lib.formatting import format_count, round_places, to_decimal
 from prompts_app.models import (
-    AdviceState,
     AdvisorSettings,
     Alert,
     ModelPrice,
-    UsageEvent,
     Webhook,
     WebhookDelivery,
 )
-from prompts_app.selectors.ledger import prompt_ledger
+from prompts_app.selectors.advice import (
+    PAYBACK_SCHEDULE_MONTHS,
+    advice_state_get,
+    advice_state_list,
+    alert_new_count,
+    what_if_advice,
+)
+from prompts_app.selectors.ledger import prompt_ledger, usage_by_day_and_version, usage_priced_with
 from prompts_app.services import advice as advising
 from prompts_app.services import alerts
 
@@ -104,7 +112,7 @@ class ModelPriceAdmin(BaseAdmin):
             "training_per_1m": per_1m + " trained (tokens × epochs).",
             "source": "Where the figures come from (a URL and the date read).",
         }
-        used = self.usage_priced_with(obj) if obj is not None else 0
+        used = usage_priced_with(price=obj) if obj is not None else 0
         if used:
             # Allowed, but the ledger then disagrees with the sheet: say so where the edit happens.
             events = f"{used:,} usage event{'s were' if used != 1 else ' was'}"
@@ -119,24 +127,6 @@ class ModelPriceAdmin(BaseAdmin):
         kwargs["labels"] = {**labels, **kwargs.get("labels", {})}
         kwargs["help_texts"] = {**help_texts, **kwargs.get("help_texts", {})}
         return super().get_form(request, obj, change=change, **kwargs)
-
-    @staticmethod
-    def usage_priced_with(obj: ModelPrice) -> int:
-        """Priced usage events that fell in this row's period (until the next row of the model)."""
-        following = (
-            ModelPrice.objects.filter(
-                project_id=obj.project_id, model=obj.model, effective_from__gt=obj.effective_from
-            )
-            .order_by("effective_from")
-            .values_list("effective_from", flat=True)
-            .first()
-        )
-        events = UsageEvent.objects.filter(
-            project_id=obj.project_id, model=obj.model, priced=True, occurred_at__gte=obj.effective_from
-        )
-        if following is not None:
-            events = events.filter(occurred_at__lt=following)
-        return events.count()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
@@ -449,7 +439,6 @@ class WebhookAdmin(BaseAdmin):
 # its figures out with their units and draw its charts (charts.py).
 
 USAGE_CHART_DAYS = 60
-PAYBACK_MONTHS_SHOWN = 24
 
 FIGURE_LABELS = {
     "monthly_savings": "Monthly savings",
@@ -529,14 +518,15 @@ def what_if_initial(inputs: dict) -> dict[str, str]:
 
 
 def what_if_run(form: f.WhatIfForm) -> dict | None:
-    """The advice for a bound what-if form, or None with the advisor's errors on its fields."""
+    """The advice for a bound what-if form (`selectors.advice.what_if_advice`, its
+    payback schedule over PAYBACK_SCHEDULE_MONTHS), or None with the advisor's
+    errors on the form's fields."""
     if not form.is_valid():
         return None
     try:
-        inputs = advisor.validate_inputs(form.raw_inputs())
-        return advisor.advise(inputs).as_dict(schedule_months=PAYBACK_MONTHS_SHOWN)
-    except advisor.AdvisorInputError as exc:
-        form.add_advisor_errors(exc)
+        return what_if_advice(inputs=form.raw_inputs())
+    except DomainError as exc:
+        form.add_advisor_errors((exc.details or {}).get("errors") or {exc.field or "": exc.message})
         return None
 
 
@@ -589,14 +579,14 @@ def prompt_advice_page(model_admin, request, object_id):
         advice_error = None
     except DomainError as exc:
         current, advice_error = None, exc.message
-    usage = charts.usage_by_day_and_version(prompt=prompt, days=USAGE_CHART_DAYS)
+    usage = usage_by_day_and_version(prompt=prompt, days=USAGE_CHART_DAYS)
     ledger = prompt_ledger(prompt=prompt, days=USAGE_CHART_DAYS, group_by="version")
     inputs = (current or {}).get("inputs") or {}
 
     form = f.WhatIfForm(request.POST or None, initial=what_if_initial(inputs))
     what_if = what_if_run(form) if request.method == "POST" else None
-    state = AdviceState.objects.filter(prompt=prompt).first()
-    prompt_alerts = Alert.objects.filter(prompt=prompt)
+    state = advice_state_get(prompt=prompt)
+    settings = advising.advisor_settings_for(prompt.project)  # unsaved defaults when none were saved
     context = page_context(
         model_admin, request, title=f"Ledger and fine-tuning advice: {prompt.name}", obj=prompt,
         subtitle=None,
@@ -608,21 +598,22 @@ def prompt_advice_page(model_admin, request, object_id):
         usage_days=USAGE_CHART_DAYS, ledger=ledger, ledger_rows=_ledger_rows(ledger),
         ledger_totals=_ledger_rows({"rows": [ledger["totals"]]})[0],
         state=state, state_badge=verdict_badge(state.verdict) if state else None,
-        new_alerts=prompt_alerts.filter(state=Alert.STATE_NEW).count(),
+        new_alerts=alert_new_count(prompt=prompt),
         alerts_url=reverse("admin:prompts_app_alert_changelist") + f"?prompt__id__exact={prompt.pk}",
         form=form, fieldsets=what_if_fieldsets(form), what_if=advice_view(what_if) if what_if else None,
         cached_price_note=_cached_price_note(inputs),
         what_if_url=admin_url(model_admin, "advice", prompt.pk) + "#what-if",
-        settings_url=_advisor_settings_url(prompt.project),
+        settings_url=_advisor_settings_url(settings), settings_saved=settings.pk is not None,
+        schedule_months=PAYBACK_SCHEDULE_MONTHS,
     )
     return TemplateResponse(request, "admin/prompts_app/prompt/advice.html", context)
 
 
-def _advisor_settings_url(project) -> str:
-    found = AdvisorSettings.objects.filter(project=project).values_list("pk", flat=True).first()
-    if found is None:
-        return reverse("admin:prompts_app_advisorsettings_add") + f"?project={project.pk}"
-    return reverse("admin:prompts_app_advisorsettings_change", args=[found])
+def _advisor_settings_url(settings: AdvisorSettings) -> str:
+    """The settings' change page, or (defaults never saved) the add page for the project."""
+    if settings.pk is None:
+        return reverse("admin:prompts_app_advisorsettings_add") + f"?project={settings.project_id}"
+    return reverse("admin:prompts_app_advisorsettings_change", args=[settings.pk])
 
 
 def what_if_page(model_admin, request):
@@ -630,7 +621,7 @@ def what_if_page(model_admin, request):
     require(model_admin.has_view_or_change_permission(request))
     form = f.WhatIfForm(request.POST or None)
     what_if = what_if_run(form) if request.method == "POST" else None
-    states = AdviceState.objects.select_related("prompt__project").order_by("prompt__project__name", "prompt__name")
+    states = advice_state_list()
     context = page_context(
         model_admin, request, title="What-if calculator", form=form, fieldsets=what_if_fieldsets(form),
         what_if=advice_view(what_if) if what_if else None,

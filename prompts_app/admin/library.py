@@ -4,10 +4,13 @@ the prompt pages (edit — a new version per save —, diff, preview, promote).
 Versions, labels and their history are read-only here: a prompt changes by
 saving its page, which creates the next version; a label moves through the
 promote page. Those writes, and creating projects and keys, go through
-`services.library`; a project's description is the one field the generic
-change form saves directly (plain text, no rule behind it). Prompt add and
-prompt save still combine two service calls in one `transaction.atomic` of
-their own, so a rejected template stores nothing.
+`services.library`, one service call per action (the service owns the
+transaction); a project's description is the one field the generic change
+form saves directly (plain text, no rule behind it).
+
+The edit page starts from the production version (or the one picked with
+`?from=N`) and says which; its save names the latest version the page was
+opened on, so a version saved meanwhile is a stale-base error, not lost work.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
@@ -58,10 +60,10 @@ from prompts_app.admin.display import (
     verdict_badge,
     verdict_words,
 )
-from prompts_app.admin.evals import runs_by_version, version_eval_context, version_rerun
+from prompts_app.admin.evals import promote_panel, runs_by_version, version_eval_context, version_rerun
 from prompts_app.admin.forms import library as f
 from prompts_app.admin.ledger import prompt_advice_page, what_if_page
-from prompts_app.errors import DomainError
+from prompts_app.errors import Conflict, DomainError
 from prompts_app.models import (
     AdviceState,
     ApiKey,
@@ -72,7 +74,6 @@ from prompts_app.models import (
     Prompt,
     PromptVersion,
 )
-from prompts_app.selectors.evals import eval_run_latest
 from prompts_app.selectors.library import (
     DIFF_SECTIONS,
     draft_render,
@@ -119,8 +120,8 @@ class ApiKeyAdmin(NoDeleteAdmin):
     search_fields = ["name", "prefix", "project__name"]
     list_select_related = ["project"]
     actions = ["revoke_keys"]
-    # The hashed key is never shown or editable; the raw key exists only in the
-    # response that created it.
+    # The hashed key is never shown or editable; the raw key is shown once, on the
+    # page the creating POST redirects to (api_key_created), and never again.
     fields = ["project", "name", "prefix_display", "scopes_display", "created_at", "revoked_at"]
     readonly_fields = fields
 
@@ -130,8 +131,18 @@ class ApiKeyAdmin(NoDeleteAdmin):
     def has_revoke_permission(self, request):
         return request.user.has_perm(f"{self.opts.app_label}.change_apikey")
 
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("created/", self.admin_site.admin_view(self.created_view), name="%s_%s_created" % info),
+            *super().get_urls(),
+        ]
+
     def add_view(self, request, form_url="", extra_context=None):
         return api_key_add(self, request)
+
+    def created_view(self, request):
+        return api_key_created(self, request)
 
     @admin.display(description="prefix", ordering="prefix")
     def prefix_display(self, obj):
@@ -418,7 +429,8 @@ def preview_form_for(prompt: Prompt, version: PromptVersion, version_numbers: li
 
 PROMPT_CONTENT_FIELDSET = (
     "Content — saving a change creates the next version",
-    {"fields": ["base_version", "body", "message", "model_config", "example_set_version", "variables_schema"]},
+    {"fields": ["base_version", "start_version", "body", "message", "model_config", "example_set_version",
+                "variables_schema"]},
 )
 
 
@@ -427,11 +439,9 @@ def prompt_add(model_admin, request):
     form = f.PromptAddForm(request.POST or None, initial={"project": request.GET.get("project")})
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                prompt = library.prompt_create(**form.prompt_kwargs())
-                version = library.prompt_version_create(
-                    prompt=prompt, author=request.user.get_username(), **form.version_kwargs()
-                )
+            prompt, version = library.prompt_create_with_version(
+                **form.prompt_kwargs(), author=request.user.get_username(), **form.version_kwargs()
+            )
         except (DomainError, RenderError) as exc:
             add_service_error(form, exc, f.VERSION_ERROR_FIELDS)
         else:
@@ -453,21 +463,25 @@ def prompt_change(model_admin, request, object_id):
 
     versions = list(prompt_version_list(prompt=prompt).prefetch_related("labels"))
     latest = versions[0] if versions else None
+    # A POST is compared with the version its page was filled from.
+    wanted = request.POST.get("start_version") if request.method == "POST" else request.GET.get("from")
+    start = start_version(versions, wanted)
+    if wanted and request.method == "GET" and start is not None and str(start.number) != wanted.strip():
+        messages.warning(request, f"{prompt} has no version {wanted}: showing v{start.number} instead.")
     form = f.PromptChangeForm(
         request.POST or None,
         prompt=prompt,
-        latest=latest,
-        custom_schema=_custom_schema(prompt, latest),
-        initial={"base_version": prompt.latest_version_number},
+        start=start,
+        custom_schema=_custom_schema(prompt, start),
     )
-    names = (variable_names(prompt.kind, _version_body(prompt, latest), latest.variables)
-             if latest is not None else [])
-    if latest is not None:
+    names = (variable_names(prompt.kind, _version_body(prompt, start), start.variables)
+             if start is not None else [])
+    if start is not None:
         # Set before validation: bound fields copy the help text when first built.
         # Escaped, as the admin's fieldset template prints help text as HTML.
         form.fields["body"].help_text += (
-            f" Variables in v{latest.number}: {escape(', '.join(names))}." if names
-            else f" v{latest.number} uses no variables."
+            f" Variables in v{start.number}: {escape(', '.join(names))}." if names
+            else f" v{start.number} uses no variables."
         )
     draft = None
     if request.method == "POST" and form.is_valid():
@@ -489,48 +503,87 @@ def prompt_change(model_admin, request, object_id):
                                           'variables and press "Preview draft".'}),
     ]
     extra = prompt_page_context(model_admin, request, prompt, versions)
-    extra.update(draft=draft, latest=latest, variables_found=names)
+    extra.update(draft=draft, latest=latest, start=start, variables_found=names,
+                 editing_from=editing_from_text(versions, start),
+                 start_choices=[(v.number, version_tag(v, latest)) for v in versions])
     title = f"Edit prompt {prompt.name}" if can_change else f"View prompt {prompt.name}"
     return render_form_page(
         model_admin, request, form=form, fieldsets=fieldsets, obj=prompt, title=title, extra_context=extra
     )
 
 
+def version_tag(version: PromptVersion, latest: PromptVersion | None = None) -> str:
+    """'v3 (production)', 'v5 (staging, latest)', 'v4'."""
+    names = sorted((label.name for label in version.labels.all()), key=lambda n: (n != Label.PRODUCTION, n))
+    if latest is not None and version.pk == latest.pk:
+        names.append("latest")
+    return f"v{version.number} ({', '.join(names)})" if names else f"v{version.number}"
+
+
+def start_version(versions: list[PromptVersion], wanted: str | None) -> PromptVersion | None:
+    """The version an edit starts from: the one asked for (a number), else the
+    one labelled production, else the latest (None: no version yet)."""
+    if wanted and wanted.strip().isdigit():
+        picked = next((v for v in versions if v.number == int(wanted)), None)
+        if picked is not None:
+            return picked
+    production = next((v for v in versions if any(label.name == Label.PRODUCTION for label in v.labels.all())),
+                      None)
+    return production or (versions[0] if versions else None)
+
+
+def editing_from_text(versions: list[PromptVersion], start: PromptVersion | None) -> str:
+    """What the edit page starts from, in words: 'Editing from v3 (production);
+    the latest is v5 (staging).'"""
+    latest = versions[0] if versions else None
+    if start is None or latest is None:
+        return ""
+    if start.pk != latest.pk:
+        return f"Editing from {version_tag(start)}; the latest is {version_tag(latest)}."
+    text = f"Editing from {version_tag(start, latest)}."
+    if not any(label.name == Label.PRODUCTION for v in versions for label in v.labels.all()):
+        text += " No version is labelled production."
+    return text
+
+
 def _prompt_save(model_admin, request, prompt: Prompt, form: f.PromptChangeForm):
-    """Save a valid change form: the next version if the content changed, then the
-    metadata. Both in one transaction, so a rejected template stores nothing."""
+    """Save a valid change form in one service call: the next version if the
+    content changed (based on the latest version when the page was opened),
+    and the metadata."""
     content_changed = form.content_changed()
     metadata = form.metadata_changed()
-    if content_changed:
-        base = form.cleaned_data.get("base_version")
-        current = prompt.latest_version_number
-        if base is not None and base != current:
-            # Someone saved a version after this page was opened: saving now would
-            # silently drop their change. Say so once; a second save goes through.
-            form.data = form.data.copy()
-            form.data["base_version"] = str(current)
-            form.add_error(
-                "body",
-                f"Version {current} was saved after you opened this page (you started from "
-                f"v{base}). Compare them in the diff page; press Save again to create "
-                f"v{current + 1} from your text anyway.",
-            )
-            return None
     if not content_changed and not metadata:
         messages.info(request, "No changes: nothing was saved.")
         return after_save(model_admin, request, prompt)
+    base = form.cleaned_data.get("base_version")
     try:
-        with transaction.atomic():
-            version = None
-            if content_changed:
-                version = library.prompt_version_create(
-                    prompt=prompt, author=request.user.get_username(), **form.version_kwargs()
-                )
-            if metadata:
-                library.prompt_update(prompt=prompt, **metadata)
-    except (DomainError, RenderError) as exc:
+        version = library.prompt_edit(
+            prompt=prompt,
+            content=form.version_kwargs() if content_changed else None,
+            based_on_version=base if base is not None else prompt.latest_version_number,
+            author=request.user.get_username(),
+            **metadata,
+        )
+    except Conflict as exc:
         prompt.refresh_from_db()  # the rollback undid the row; drop what the services set in memory
-        add_service_error(form, exc, f.VERSION_ERROR_FIELDS)
+        if exc.code != "stale_base":
+            add_service_error(form, exc, f.VERSION_ERROR_FIELDS)
+            return None
+        based_on, latest = exc.details["based_on_version"], exc.details["latest_version"]
+        # The page now knows about the newer version: a second save is a deliberate choice.
+        form.data = form.data.copy()
+        form.data["base_version"] = str(latest)
+        form.add_error(
+            "body",
+            f"Version {latest} was saved after you opened this page on v{based_on}: saving now would "
+            f"drop its change silently. Compare v{based_on} and v{latest} in the diff page; press Save "
+            f"again to create v{latest + 1} from your text anyway.",
+        )
+        return None
+    except (DomainError, RenderError) as exc:
+        prompt.refresh_from_db()
+        if not f.add_message_error(form, exc):
+            add_service_error(form, exc, f.VERSION_ERROR_FIELDS)
         return None
     parts = []
     if version is not None:
@@ -556,7 +609,7 @@ def prompt_page_context(model_admin, request, prompt: Prompt, versions: list[Pro
                 "version": version,
                 "url": version_url(version),
                 "labels": sorted(label.name for label in version.labels.all()),
-                "eval": eval_badge(latest_run),
+                "eval": eval_badge(latest_run, latest=True),
                 "cost": cost_per_call(static_of(costed_run)),
                 "diff_url": (
                     admin_url(model_admin, "diff", prompt.pk) + f"?from={previous.number}&to={version.number}"
@@ -778,6 +831,7 @@ def prompt_promote(model_admin, request, object_id):
         initial={"version": request.GET.get("version") or numbers[0],
                  "label": request.GET.get("label") or "production"},
         version_numbers=numbers,
+        existing_labels=[label.name for label in labels],
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -813,7 +867,7 @@ def prompt_promote(model_admin, request, object_id):
         form=form, labels=labels, label_moves=list(label_history(prompt=prompt)),
         version=version, version_url=version_url(version), change_url=change_url,
         protected=prompt.protect_production,
-        version_eval=eval_badge(eval_run_latest(version=version)),
+        eval_panel=promote_panel(version),
     )
     return TemplateResponse(request, "admin/prompts_app/prompt/promote.html", context)
 
@@ -843,9 +897,13 @@ def project_add(model_admin, request):
 
 
 
+NEW_KEY_SESSION = "prompts_app.new_api_key"
+
+
 def api_key_add(model_admin, request):
-    """Create a key through the service and show its raw value once, in this
-    response only: it is never stored, redirected through, or shown again."""
+    """Create a key through the service, then redirect (post/redirect/get) to the
+    page that shows its raw value once: the value waits in the session for that
+    one GET, which removes it, so a reload shows nothing and creates nothing."""
     require(model_admin.has_add_permission(request))
     form = f.ApiKeyCreateForm(request.POST or None, initial={"project": request.GET.get("project")})
     if request.method == "POST" and form.is_valid():
@@ -859,22 +917,8 @@ def api_key_add(model_admin, request):
             add_service_error(form, exc, {"scopes": "scopes", "name": "name", "project": "project"})
         else:
             model_admin.log_addition(request, key, [{"added": {}}])
-            messages.success(
-                request,
-                format_html(
-                    "Created API key “{}” for {}. Copy it now — it is shown only once: "
-                    '<code class="pl-secret">{}</code>',
-                    key.name or key.prefix, key.project, raw,
-                ),
-            )
-            context = page_context(
-                model_admin, request, title="API key created", obj=key, key=key, raw_key=raw,
-                changelist_url=admin_url(model_admin, "changelist"),
-                change_url=admin_url(model_admin, "change", key.pk),
-            )
-            response = TemplateResponse(request, "admin/prompts_app/apikey/created.html", context)
-            response["Cache-Control"] = "no-store"
-            return response
+            request.session[NEW_KEY_SESSION] = {"id": key.pk, "raw": raw}
+            return HttpResponseRedirect(admin_url(model_admin, "created"))
     fieldsets = [(None, {"fields": ["project", "name", "scopes"],
                          "description": "The key is generated for you and shown once after saving; "
                                         "only its hash is stored."})]
@@ -882,3 +926,22 @@ def api_key_add(model_admin, request):
                             extra_context={"show_save_and_continue": False})
 
 
+def api_key_created(model_admin, request):
+    """The raw value of the key just created, once: taken out of the session."""
+    require(model_admin.has_add_permission(request))
+    new = request.session.pop(NEW_KEY_SESSION, None)
+    key = ApiKey.objects.select_related("project").filter(pk=new["id"]).first() if new else None
+    if key is None:
+        messages.info(request, "A new key is shown only once, right after it is created; that page has "
+                               "been shown. Revoke a key whose value was lost, and create another.")
+        return HttpResponseRedirect(admin_url(model_admin, "changelist"))
+    messages.success(request, f"Created API key “{key.name or key.prefix}” for {key.project}. "
+                              "Copy it now — it is shown only once.")
+    context = page_context(
+        model_admin, request, title="API key created", obj=key, key=key, raw_key=new["raw"],
+        changelist_url=admin_url(model_admin, "changelist"),
+        change_url=admin_url(model_admin, "change", key.pk),
+    )
+    response = TemplateResponse(request, "admin/prompts_app/apikey/created.html", context)
+    response["Cache-Control"] = "no-store"
+    return response

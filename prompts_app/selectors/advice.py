@@ -7,8 +7,10 @@ from typing import Any
 from prompts_app.errors import DomainError, NotFound
 from prompts_app.lib import advisor
 from prompts_app.models import (
+    AdviceState,
     Alert,
     Project,
+    Prompt,
 )
 
 # Months of cumulative savings against the one-time cost that every advice shows
@@ -31,7 +33,28 @@ def what_if_advice(*, inputs: dict[str, Any]) -> dict:
     return result.as_dict(schedule_months=PAYBACK_SCHEDULE_MONTHS)
 
 
+# --- the daily advice pass's verdicts -------------------------------------------
+
+
+def advice_state_get(*, prompt: Prompt) -> AdviceState | None:
+    """The verdict the daily advice pass last stored for the prompt, if any."""
+    return AdviceState.objects.filter(prompt=prompt).first()
+
+
+def advice_state_list():
+    """Every prompt's last verdict, by project and prompt name."""
+    return AdviceState.objects.select_related("prompt__project").order_by(
+        "prompt__project__name", "prompt__name"
+    )
+
+
 # --- alerts -------------------------------------------------------------------
+
+
+def alert_new_count(*, prompt: Prompt) -> int:
+    """Alerts about the prompt nobody has acknowledged yet."""
+    return Alert.objects.filter(prompt=prompt, state=Alert.STATE_NEW).count()
+
 
 
 def alert_list(*, project: Project, state: str | None = None):

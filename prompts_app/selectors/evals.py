@@ -24,11 +24,25 @@ def eval_suite_get(*, prompt: Prompt) -> EvalSuite:
     return found if found is not None else EvalSuite(prompt=prompt)
 
 
-def eval_run_list(*, prompt: Prompt, version: Any = None):
+def eval_suite_cases(*, suite: EvalSuite) -> list[dict[str, Any]]:
+    """The suite's cases in order, as a run copies them (none for an unsaved suite)."""
+    if suite.pk is None:
+        return []
+    return [case.as_snapshot() for case in suite.cases.all()]
+
+
+def eval_run_list(*, prompt: Prompt, version: Any = None, ids: Any = None):
+    """The prompt's runs, newest first; only those of one version, or with the given ids."""
     runs = EvalRun.objects.filter(prompt_version__prompt=prompt).select_related("prompt_version")
     if version not in (None, ""):
         runs = runs.filter(prompt_version__number=_parse_version_number(version))
+    if ids is not None:
+        runs = runs.filter(pk__in=list(ids))
     return runs.order_by("-created_at", "-id")
+
+
+def eval_result_list(*, run: EvalRun):
+    return run.results.all()
 
 
 def eval_run_get(*, project: Project, run_id: Any):

@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from prompts_app.errors import DomainError
 from prompts_app.models import (
+    ModelPrice,
     Project,
     Prompt,
+    UsageEvent,
     UsageRollup,
 )
 from prompts_app.services.ledger import MAX_LEDGER_DAYS, ROLLUP_SUMS, pico_to_dollars
@@ -110,3 +112,48 @@ def project_ledger(*, project: Project, days: Any = 30, today: dt.date | None = 
         "rows": rows,
         "totals": _ledger_row(rollups.aggregate(**_ledger_sums())),
     }
+
+
+def usage_by_day_and_version(*, prompt: Prompt, days: int = 60, today: dt.date | None = None) -> dict:
+    """Calls and cost (USD) per day × version of one prompt over the trailing
+    `days` days (`rollup_window`), from the daily rollups, every model summed:
+    the one grouping the usage chart needs that `prompt_ledger` does not give."""
+    start, end = rollup_window(days=days, today=today)
+    rows = (
+        UsageRollup.objects.filter(prompt=prompt, day__gte=start, day__lte=end)
+        .values("day", "version_number")
+        .annotate(calls=Sum("calls"), cost_pico=Sum("cost_pico"))
+        .order_by("day", "version_number")
+    )
+    return {
+        "from": start,
+        "to": end,
+        "rows": [
+            {"day": row["day"], "version": row["version_number"], "calls": row["calls"] or 0,
+             "cost": pico_to_dollars(row["cost_pico"] or 0)}
+            for row in rows
+        ],
+    }
+
+
+# --- prices -------------------------------------------------------------------
+
+
+def usage_priced_with(*, price: ModelPrice) -> int:
+    """Priced usage events that fell in this price row's period (until the next
+    row of the same model in the project): the events it priced."""
+    following = (
+        ModelPrice.objects.filter(
+            project_id=price.project_id, model=price.model, effective_from__gt=price.effective_from
+        )
+        .order_by("effective_from")
+        .values_list("effective_from", flat=True)
+        .first()
+    )
+    events = UsageEvent.objects.filter(
+        project_id=price.project_id, model=price.model, priced=True,
+        occurred_at__gte=price.effective_from,
+    )
+    if following is not None:
+        events = events.filter(occurred_at__lt=following)
+    return events.count()

@@ -7,7 +7,8 @@ import difflib
 import json
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q, TextField
+from django.db.models.functions import Cast
 
 from promptledger import rendering
 from prompts_app.errors import DomainError, NotFound
@@ -323,3 +324,15 @@ def example_set_version_get(*, example_set: ExampleSet, number: Any) -> ExampleS
             f"Example set '{example_set.name}' has no version {number}.", field="version"
         )
     return found
+
+
+def example_list(*, version: ExampleSetVersion, search: str = ""):
+    """The examples of one version in order; `search` keeps those whose input
+    (its JSON text) or output contains it, any case."""
+    examples = version.examples.order_by("position")
+    search = (search or "").strip()
+    if search:
+        examples = examples.annotate(input_text=Cast("input", TextField())).filter(
+            Q(input_text__icontains=search) | Q(output__icontains=search)
+        )
+    return examples

@@ -141,6 +141,34 @@ def eval_suite_update(
     return suite
 
 
+@transaction.atomic
+def eval_suite_save(
+    *,
+    prompt: Prompt,
+    cases: list[dict] | None = None,
+    repeats: int | None = None,
+    provider: str | None = None,
+    rerun: bool = False,
+    requested_by: str = "",
+) -> tuple[EvalSuite, EvalRun | None]:
+    """Save a suite and, with `rerun`, ask for a run of the prompt's latest version
+    with it, all or nothing: a bad case stores nothing and queues nothing.
+
+    With `cases`, `repeats` and `provider` all None the suite is left as it is (a
+    re-run of the suite unchanged). The run is None without `rerun`, or when the
+    prompt has no version yet."""
+    if cases is None and repeats is None and provider is None:
+        suite = eval_suite_get_or_create(prompt=prompt)
+    else:
+        suite = eval_suite_update(prompt=prompt, cases=cases, repeats=repeats, provider=provider)
+    run = None
+    if rerun:
+        latest = PromptVersion.objects.filter(prompt=prompt).order_by("-number").first()
+        if latest is not None:
+            run = eval_run_request(version=latest, requested_by=requested_by)
+    return suite, run
+
+
 # --- making and enqueueing runs ---------------------------------------------------
 
 

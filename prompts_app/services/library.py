@@ -253,6 +253,63 @@ def prompt_version_create(
     return version
 
 
+@transaction.atomic
+def prompt_create_with_version(
+    *,
+    project: Project,
+    name: str,
+    kind: str = Prompt.KIND_TEXT,
+    description: str = "",
+    tags: list[str] | None = None,
+    protect_production: bool | None = None,
+    template: str | None = None,
+    messages: list[dict] | None = None,
+    variables: dict | None = None,
+    model_config: dict | None = None,
+    example_set_version: ExampleSetVersion | None = None,
+    message: str = "",
+    author: str = "",
+    template_options: dict | None = None,
+) -> tuple[Prompt, PromptVersion]:
+    """A new prompt with its first version, or (a rejected template, a taken
+    name) nothing at all."""
+    prompt = prompt_create(
+        project=project, name=name, kind=kind, description=description, tags=tags,
+        protect_production=protect_production,
+    )
+    version = prompt_version_create(
+        prompt=prompt, template=template, messages=messages, variables=variables,
+        model_config=model_config, example_set_version=example_set_version, message=message,
+        author=author, template_options=template_options, based_on_version=0,
+    )
+    return prompt, version
+
+
+@transaction.atomic
+def prompt_edit(
+    *,
+    prompt: Prompt,
+    content: dict[str, Any] | None = None,
+    based_on_version: int | None = None,
+    author: str = "",
+    description: str | None = None,
+    tags: list[str] | None = None,
+    protect_production: bool | None = None,
+) -> PromptVersion | None:
+    """One edit of a prompt: the next version when `content` is given (the
+    keyword arguments of `prompt_version_create`, checked against
+    `based_on_version`), then its metadata. All or nothing: a rejected template
+    or a stale base leaves the metadata unchanged too. Returns the new version,
+    or None when only metadata changed."""
+    version = None
+    if content is not None:
+        version = prompt_version_create(
+            prompt=prompt, author=author, based_on_version=based_on_version, **content
+        )
+    prompt_update(prompt=prompt, description=description, tags=tags, protect_production=protect_production)
+    return version
+
+
 # --- labels -----------------------------------------------------------------
 
 
@@ -340,16 +397,33 @@ def label_move(
 
 
 @transaction.atomic
-def example_set_create(*, project: Project, name: str, description: str = "") -> ExampleSet:
+def example_set_create(
+    *,
+    project: Project,
+    name: str,
+    description: str = "",
+    examples: list[dict] | None = None,
+    message: str = "",
+    author: str = "",
+) -> ExampleSet:
+    """A new example set; with `examples`, its version 1 too (all or nothing)."""
     validation.check_slug(name, field="name")
     description = validation.check_text(
         description, field="description", limit=validation.MAX_DESCRIPTION_CHARS
     )
+    if examples is not None:
+        validation.examples_clean(examples)
+        validation.check_text(message, field="message", limit=validation.MAX_MESSAGE_CHARS)
     if ExampleSet.objects.filter(project=project, name=name).exists():
         raise Conflict(
             f"An example set named '{name}' already exists in this project.", field="name"
         )
-    return ExampleSet.objects.create(project=project, name=name, description=description)
+    example_set = ExampleSet.objects.create(project=project, name=name, description=description)
+    if examples is not None:
+        example_set_version_create(
+            example_set=example_set, examples=examples, message=message, author=author
+        )
+    return example_set
 
 
 @transaction.atomic
@@ -373,3 +447,47 @@ def example_set_version_create(
         Example(example_set_version=version, position=i, **item) for i, item in enumerate(cleaned)
     )
     return version
+
+
+@transaction.atomic
+def example_set_examples_approve(
+    *,
+    example_set: ExampleSet,
+    base_version: int,
+    approvals: dict[int, bool],
+    message: str = "",
+    author: str = "",
+) -> ExampleSetVersion | None:
+    """Approve or unapprove examples of the latest version by position (0-based):
+    a new version with only those flags changed. `base_version` is the version
+    the person saw; a newer one raises Conflict. None when nothing changes."""
+    locked = ExampleSet.objects.select_for_update().get(pk=example_set.pk)
+    if locked.latest_version_number != base_version:
+        raise Conflict(
+            f"Example set '{example_set.name}' is at version {locked.latest_version_number}, "
+            f"not {base_version}: someone saved a newer version. Reload and try again.",
+            field="version",
+        )
+    base = ExampleSetVersion.objects.get(example_set=example_set, number=base_version)
+    examples = [
+        {"input": ex.input, "output": ex.output, "tags": list(ex.tags or []), "approved": ex.approved}
+        for ex in base.examples.order_by("position")
+    ]
+    changed = []
+    for position, approved in approvals.items():
+        if not isinstance(position, int) or not 0 <= position < len(examples):
+            raise DomainError(f"Version {base_version} has no example at position {position!r}.",
+                              field="examples")
+        if not isinstance(approved, bool):
+            raise DomainError("An approval must be true or false.", field="approved")
+        if examples[position]["approved"] != approved:
+            examples[position]["approved"] = approved
+            changed.append((position, approved))
+    if not changed:
+        return None
+    if not message:
+        text = "; ".join(f"{'approved' if ok else 'unapproved'} #{position + 1}" for position, ok in sorted(changed))
+        message = text[:1].upper() + text[1:]
+    return example_set_version_create(
+        example_set=example_set, examples=examples, message=message, author=author
+    )

@@ -12,7 +12,8 @@ from django.contrib.auth.models import Permission
 
 from prompts_app.admin.forms import ledger as f
 from prompts_app.lib import advisor
-from prompts_app.models import Alert
+from prompts_app.models import AdvisorSettings, Alert
+from prompts_app.selectors import advice as advice_selectors
 from prompts_app.services import advice
 from tests.admin.conftest import admin_url, page_form
 from tests.factories import PromptFactory, make_version
@@ -263,3 +264,24 @@ def test_the_prompt_page_links_its_ledger_and_advice(admin_client, triage):
 
 def test_the_demo_candidate_raised_one_alert(triage):
     assert Alert.objects.filter(prompt=triage, kind=Alert.KIND_FINE_TUNE).count() == 1
+
+
+# --- reads through the selectors; nothing written on GET ----------------------------------------
+
+
+def test_viewing_the_advice_creates_no_advisor_settings(admin_client, triage):
+    AdvisorSettings.objects.filter(project=triage.project).delete()
+
+    page = admin_client.get(admin_url("prompt", "advice", triage.pk)).content.decode()
+    admin_client.get(admin_url("advisorsettings", "add") + f"?project={triage.project.pk}")
+
+    assert not AdvisorSettings.objects.filter(project=triage.project).exists()
+    assert "the defaults: none saved for this project yet" in page
+    assert admin_url("advisorsettings", "add") + f"?project={triage.project.pk}" in page
+
+
+def test_the_what_if_uses_the_shared_payback_schedule(admin_client, triage, monkeypatch):
+    monkeypatch.setattr(advice_selectors, "PAYBACK_SCHEDULE_MONTHS", 7)
+    for url in (admin_url("prompt", "what_if"), admin_url("prompt", "advice", triage.pk)):
+        response = admin_client.post(url, REFERENCE)
+        assert response.context["what_if"]["schedule_months"] == 7, url

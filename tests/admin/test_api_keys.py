@@ -13,16 +13,20 @@ pytestmark = pytest.mark.django_db
 
 
 def test_adding_a_key_shows_the_raw_key_once(admin_client, acme):
-    response = admin_client.post(admin_url("apikey", "add"),
-                                 {"project": str(acme.pk), "name": "support-bot", "scopes": ["read", "ingest"]})
+    posted = admin_client.post(admin_url("apikey", "add"),
+                               {"project": str(acme.pk), "name": "support-bot", "scopes": ["read", "ingest"]})
 
+    # Post/redirect/get: the POST answers with a redirect, the GET shows the key.
+    assert posted.status_code == 302 and posted["Location"] == admin_url("apikey", "created")
+    assert "raw_key" not in (posted.context or {})
+    response = admin_client.get(posted["Location"])
     assert response.status_code == 200
     raw = response.context["raw_key"]
     key = ApiKey.objects.for_raw_key(raw)
     assert key is not None and key.name == "support-bot" and key.scopes == ["read", "ingest"]
     assert "no-store" in response["Cache-Control"]
     page = response.content.decode()
-    assert page.count(raw) == 2  # the success message and the copy box, in this response only
+    assert page.count(raw) == 1  # the copy box, in this response only (never in a message)
     assert "shown only once" in page
     assert key.hashed_key not in page
 
@@ -85,3 +89,19 @@ def test_revoking_twice_keeps_the_first_revocation_time(admin_client, acme):
     assert "1 was already revoked" in response.content.decode()
     key.refresh_from_db()
     assert key.revoked_at == revoked_at
+
+
+def test_reloading_the_key_page_creates_no_second_key_and_shows_the_key_no_more(admin_client, acme):
+    posted = admin_client.post(admin_url("apikey", "add"),
+                               {"project": str(acme.pk), "name": "once", "scopes": ["read"]})
+    first = admin_client.get(posted["Location"])
+    raw = first.context["raw_key"]
+
+    reload = admin_client.get(posted["Location"])  # the browser's reload repeats the GET, not the POST
+
+    assert ApiKey.objects.filter(project=acme).count() == 1
+    assert reload.status_code == 302 and reload["Location"] == admin_url("apikey", "changelist")
+    listing = admin_client.get(reload["Location"])
+    assert raw not in listing.content.decode()
+    assert "shown only once" in listing.content.decode()
+    assert "prompts_app.new_api_key" not in admin_client.session

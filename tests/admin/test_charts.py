@@ -12,6 +12,7 @@ import pytest
 from prompts_app.admin import charts
 from prompts_app.lib import advisor
 from prompts_app.models import UsageRollup
+from prompts_app.selectors.ledger import usage_by_day_and_version
 from tests.factories import PromptFactory, make_version
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -194,7 +195,7 @@ def test_usage_is_summed_per_day_and_version_across_models(acme):
     rollup(2, "gpt-4o-mini", 7, 1_000_000_000)
     rollup(1, "gpt-4o-mini", 99, 1, when=day - dt.timedelta(days=60))  # outside the 60-day window
 
-    usage = charts.usage_by_day_and_version(prompt=prompt, days=60, today=day)
+    usage = usage_by_day_and_version(prompt=prompt, days=60, today=day)
 
     assert usage["from"] == day - dt.timedelta(days=59) and usage["to"] == day
     assert usage["rows"] == [

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
+from prompts_app.errors import Conflict, DomainError
 from prompts_app.models import ExampleSet
+from prompts_app.services import library
 from tests.admin.conftest import admin_url, form_data
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +136,93 @@ def test_the_example_set_version_page_lists_its_examples_read_only(admin_client,
     page = response.content.decode()
     assert "Hi Linus!" in page and "Say hello to Bob" in page
     assert admin_client.post(admin_url("examplesetversion", "change", version.pk), {}).status_code == 403
+
+
+# --- one service call per action; the paged browser with per-row approve ---------------------
+
+
+def test_adding_a_set_with_bad_first_examples_creates_nothing(admin_client, acme):
+    response = admin_client.post(admin_url("exampleset", "add"), {
+        "project": str(acme.pk), "name": "smalltalk", "description": "",
+        "examples_json": json.dumps([{"input": 3, "output": "x"}]), "message": "Seed",
+    })
+
+    assert response.status_code == 200
+    assert "examples[0].input" in str(response.context["adminform"].form.errors)
+    assert not ExampleSet.objects.filter(name="smalltalk").exists()  # the service is all or nothing
+
+
+def test_the_add_view_makes_one_service_call(admin_client, acme, monkeypatch):
+    calls = []
+    real = library.example_set_create
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(library, "example_set_create", spy)
+    examples = [{"input": "Hi", "output": "Hello!", "approved": True}]
+    response = admin_client.post(admin_url("exampleset", "add"), {
+        "project": str(acme.pk), "name": "smalltalk", "examples_json": json.dumps(examples), "message": "Seed",
+    })
+
+    assert response.status_code == 302
+    assert len(calls) == 1 and calls[0]["examples"] == examples and calls[0]["author"] == "admin"
+    assert ExampleSet.objects.get(name="smalltalk").versions.get().message == "Seed"
+
+
+def test_approve_saves_a_new_version_with_only_that_change(example_set):
+    version = library.example_set_examples_approve(
+        example_set=example_set, base_version=1, approvals={1: True, 0: True}, author="grace")
+
+    assert (version.number, version.author, version.message) == (2, "grace", "Approved #2")
+    old = list(example_set.versions.get(number=1).examples.order_by("position").values(
+        "input", "output", "tags", "approved"))
+    new = list(version.examples.order_by("position").values("input", "output", "tags", "approved"))
+    assert new == [old[0], {**old[1], "approved": True}]
+
+
+def test_approve_refuses_a_stale_base_and_skips_a_no_op(example_set):
+    assert library.example_set_examples_approve(
+        example_set=example_set, base_version=1, approvals={0: True}) is None  # already approved
+    library.example_set_examples_approve(example_set=example_set, base_version=1, approvals={0: False})
+    with pytest.raises(Conflict):
+        library.example_set_examples_approve(example_set=example_set, base_version=1, approvals={1: True})
+    with pytest.raises(DomainError):
+        library.example_set_examples_approve(example_set=example_set, base_version=2, approvals={7: True})
+    assert example_set.versions.count() == 2
+
+
+def test_the_browser_pages_and_searches_and_approve_redirects_back(admin_client, acme):
+    examples = [{"input": {"n": i}, "output": f"{'apple' if i % 2 else 'pear'} {i}"} for i in range(130)]
+    big = library.example_set_create(project=acme, name="big", examples=examples, message="130")
+    url = admin_url("exampleset", "change", big.pk)
+
+    browser = admin_client.get(url).context["browser"]
+    assert (browser["total"], len(browser["rows"])) == (130, 50)
+    browser = admin_client.get(url, {"q": "APPLE", "page": "2"}).context["browser"]
+    assert browser["total"] == 65 and [r["number"] for r in browser["rows"]][:2] == [102, 104]
+    assert browser["page"].number == 2
+
+    response = admin_client.post(admin_url("exampleset", "approve", big.pk), {
+        "position": "103", "approved": "1", "base_version": "1", "q": "APPLE", "page": "2"})
+
+    assert response.status_code == 302
+    assert response["Location"] == url + "?q=APPLE&page=2#example-browser"
+    new = big.versions.get(number=2)
+    assert [e.position for e in new.examples.all() if e.approved] == [103]
+    assert admin_client.get(admin_url("exampleset", "approve", big.pk)).status_code == 405
+    stale = admin_client.post(admin_url("exampleset", "approve", big.pk), {
+        "position": "5", "approved": "1", "base_version": "1"}, follow=True)
+    assert "someone saved a newer version" in stale.content.decode()
+    assert big.versions.count() == 2
+
+
+def test_the_version_page_pages_its_examples(admin_client, acme):
+    big = library.example_set_create(project=acme, name="big", message="60",
+                                     examples=[{"input": f"q{i}", "output": f"a{i}"} for i in range(60)])
+    url = admin_url("examplesetversion", "change", big.versions.get().pk)
+
+    browser = admin_client.get(url, {"page": "2"}).context["browser"]
+    assert [r["number"] for r in browser["rows"]] == list(range(51, 61))
+    assert browser["approve_url"] is None  # a version never changes

@@ -105,3 +105,19 @@ def test_forcing_a_refused_promotion_needs_a_reason_and_is_recorded(admin_client
     move = LabelMove.objects.get()
     assert move.forced and move.reason == "Hotfix for incident 42" and move.moved_by == "admin"
     assert "forced" in admin_client.get(admin_url("prompt", "change", prompt.pk)).content.decode()
+
+
+def test_a_label_name_the_prompt_does_not_have_needs_a_confirmation(admin_client, prompt):
+    _promote(admin_client, prompt, version="1", label="staging")
+
+    response = _promote(admin_client, prompt, version="2", label="stagign")
+
+    assert response.status_code == 200
+    error = response.context["form"].errors["label"][0]
+    assert "no label 'stagign'" in error and "staging" in error and "Create a new label" in error
+    assert not Label.objects.filter(name="stagign").exists()
+
+    confirmed = _promote(admin_client, prompt, version="2", label="canary", create_label="on")
+
+    assert confirmed.status_code == 302
+    assert Label.objects.get(prompt=prompt, name="canary").version.number == 2

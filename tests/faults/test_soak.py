@@ -121,7 +121,7 @@ def test_soak(stack):
     totals = check.get("/api/v1/prompts/soak/ledger?days=2").json()["totals"]
     wait_until(
         lambda: all(
-            r["status"] in ("passed", "failed", "error")
+            r["status"] in ("passed", "failed", "error", "rendered", "no_cases")
             for r in check.get("/api/v1/prompts/soak/evals/?limit=1000").json()["results"]
         ),
         timeout=180,

@@ -102,8 +102,9 @@ class WhatIfForm(forms.Form):
         """The filled-in fields, for advisor.validate_inputs."""
         return {key: self.tidy(value) for key, value in self.cleaned_data.items() if value and value.strip()}
 
-    def add_advisor_errors(self, exc: advisor.AdvisorInputError) -> None:
-        for key, message in exc.errors.items():
+    def add_advisor_errors(self, errors: dict[str, str]) -> None:
+        """The advisor's problems (field → message) on the fields they name."""
+        for key, message in errors.items():
             text = message[:1].upper() + message[1:] + "."
             if key in self.fields:
                 self.add_error(key, text)

@@ -6,6 +6,7 @@ the services take and hold no business rules: the services validate.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
@@ -17,8 +18,8 @@ from prompts_app.admin.base import (
     TagsField,
     TemplateTextField,
     as_json_text,
-    code_textarea,
     normalize_newlines,
+    render_error_text,
 )
 from prompts_app.errors import DomainError
 from prompts_app.models import (
@@ -59,6 +60,100 @@ def example_set_versions(project: Project | None = None):
 
 # --- prompts -----------------------------------------------------------------
 
+CHAT_ROLES = ("system", "user", "assistant")
+_MESSAGE_KEY = re.compile(r"^(?P<name>.+)-(?P<index>\d+)-(?P<part>role|content)$")
+_MESSAGE_FIELD = re.compile(r"^messages\[(\d+)\]")
+
+
+class ChatMessagesWidget(forms.Widget):
+    """Chat messages one by one: a role select and a multi-line textarea each,
+    with add / remove / move buttons (prompts_app/prompt_editor.js), and a JSON
+    toggle that edits the same list as raw JSON.
+
+    The page posts `<name>-editor` ("rows" or "json"); in rows mode each
+    message as `<name>-<i>-role` and `<name>-<i>-content` (the script numbers
+    them in page order before submit), in JSON mode `<name>` as JSON text.
+    Either way the field receives the list as JSON text, so the JSON field's
+    parsing and change detection stay the same. A plain post of `<name>` alone
+    (no rows) is taken as JSON text too.
+    """
+
+    template_name = "admin/prompts_app/prompt/_chat_editor.html"
+
+    class Media:
+        js = ["prompts_app/prompt_editor.js"]
+        css = {"all": ["prompts_app/prompt_editor.css"]}
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.mode = "rows"
+        self.row_errors: dict[int, list[str]] = {}
+
+    def value_from_datadict(self, data, files, name):
+        mode = data.get(f"{name}-editor")
+        rows: dict[int, dict[str, str]] = {}
+        for key in data:
+            match = _MESSAGE_KEY.match(key)
+            if match and match.group("name") == name:
+                rows.setdefault(int(match.group("index")), {})[match.group("part")] = data.get(key)
+        if mode == "json" or (mode != "rows" and not rows):
+            self.mode = "json"
+            return data.get(name)
+        self.mode = "rows"
+        messages = [
+            {"role": rows[i].get("role") or "", "content": normalize_newlines(rows[i].get("content") or "")}
+            for i in sorted(rows)
+        ]
+        return json.dumps(messages, ensure_ascii=False, indent=2)
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data and f"{name}-editor" not in data
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        parsed = value
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value) if value.strip() else []
+            except ValueError:
+                parsed = None
+        rows = None
+        if isinstance(parsed, list) and all(isinstance(m, dict) for m in parsed):
+            rows = []
+            for index, message in enumerate(parsed):
+                role = message.get("role")
+                role = role if isinstance(role, str) else ""
+                content = message.get("content")
+                content = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+                rows.append({
+                    "role": role,
+                    "roles": CHAT_ROLES if role in CHAT_ROLES else (*CHAT_ROLES, role),
+                    "content": content,
+                    "lines": max(3, min(20, content.count("\n") + 2)),
+                    "errors": self.row_errors.get(index, []),
+                })
+        mode = self.mode if rows is not None else "json"
+        json_text = value if isinstance(value, str) else as_json_text(value)
+        context["editor"] = {"mode": mode, "rows": rows or [], "json": json_text or "", "roles": CHAT_ROLES}
+        return context
+
+
+def add_message_error(form: forms.BaseForm, exc: Exception) -> bool:
+    """A service error about `messages[i]…` put on message i of the chat editor
+    (rows mode), with a pointer to it on the field. False when it is not one."""
+    field = getattr(exc, "field", None)
+    if not field:
+        details = getattr(exc, "details", None)
+        field = details.get("where") if isinstance(details, dict) else None
+    match = _MESSAGE_FIELD.match(str(field or ""))
+    body = form.fields.get("body")
+    if not match or body is None or not isinstance(body.widget, ChatMessagesWidget) or body.widget.mode != "rows":
+        return False
+    index = int(match.group(1))
+    body.widget.row_errors.setdefault(index, []).append(render_error_text(exc))
+    form.add_error("body", f"Message {index + 1} has an error: see the message below.")
+    return True
+
 
 def _body_field(kind: str, *, required: bool) -> forms.Field:
     if kind == Prompt.KIND_CHAT:
@@ -67,9 +162,9 @@ def _body_field(kind: str, *, required: bool) -> forms.Field:
             type_label='a list of messages: [{"role": "system", "content": "…"}, …]',
             required=required,
             label="Messages",
-            widget=code_textarea(18),
-            help_text='JSON list of {"role": "system" | "user" | "assistant", "content": "…"}; '
-            "each content is a Jinja template.",
+            widget=ChatMessagesWidget(),
+            help_text="Each message is a role and a Jinja template. Use “JSON” to edit the list as "
+            'raw JSON: [{"role": "system" | "user" | "assistant", "content": "…"}, …].',
         )
     return TemplateTextField(
         required=required,
@@ -180,28 +275,34 @@ class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
         help_text='Used by "Preview draft" only (nothing is saved), e.g. {"name": "Ada"}.',
     )
 
-    # The version this page was opened on, to notice a version saved meanwhile.
+    # The latest version when this page was opened: a version saved meanwhile makes
+    # the save a stale-base conflict (services.library.prompt_version_create).
     base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # The version the content fields were filled from (production, or the one picked).
+    start_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     METADATA_FIELDS = ("description", "tags", "protect_production")
 
-    def __init__(self, *args, prompt: Prompt, latest=None, custom_schema: dict | None = None, **kwargs):
+    def __init__(self, *args, prompt: Prompt, start=None, custom_schema: dict | None = None, **kwargs):
+        """`start`: the version the content fields start from (None: no version yet)."""
         self.prompt = prompt
         self.kind = prompt.kind
-        self.latest = latest
+        self.start = start
         initial = {
             "description": prompt.description,
             "tags": list(prompt.tags or []),
             "protect_production": prompt.protect_production,
+            "base_version": prompt.latest_version_number,
+            "start_version": start.number if start is not None else None,
         }
-        if latest is not None:
+        if start is not None:
             initial.update(
-                body=as_json_text(latest.messages) if self.kind == Prompt.KIND_CHAT else latest.template,
-                model_config=as_json_text(latest.model_config) if latest.model_config else "",
+                body=as_json_text(start.messages) if self.kind == Prompt.KIND_CHAT else start.template,
+                model_config=as_json_text(start.model_config) if start.model_config else "",
                 variables_schema=as_json_text(custom_schema) if custom_schema else "",
-                example_set_version=latest.example_set_version_id,
-                trim_blocks=latest.trim_blocks,
-                lstrip_blocks=latest.lstrip_blocks,
+                example_set_version=start.example_set_version_id,
+                trim_blocks=start.trim_blocks,
+                lstrip_blocks=start.lstrip_blocks,
             )
         initial.update(kwargs.pop("initial", None) or {})
         super().__init__(*args, initial=initial, **kwargs)
@@ -225,7 +326,7 @@ class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
         )
 
     def content_changed(self) -> bool:
-        if self.latest is None:
+        if self.start is None:
             return self.cleaned_data.get("body") not in (None, "")
         return any(name in self.changed_data for name in self.CONTENT_FIELDS)
 
@@ -264,10 +365,21 @@ class PromptAddForm(PromptVersionFieldsMixin, forms.Form):
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     tags = TagsField()
-    protect_production = forms.BooleanField(required=False)
+    PROTECT_DEFAULT, PROTECT_ON, PROTECT_OFF = "", "on", "off"
+    protect_production = forms.ChoiceField(
+        required=False,
+        label="Protect production",
+        choices=[(PROTECT_DEFAULT, "The project's default"), (PROTECT_ON, "On"), (PROTECT_OFF, "Off")],
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        off = [p.name for p in Project.objects.filter(protect_production_by_default=False).order_by("name")]
+        self.fields["protect_production"].help_text = (
+            "When on, 'production' moves only to a version whose latest eval run passed, unless forced "
+            "with a reason. The project's default is on"
+            + (f", except in {', '.join(off)}." if off else ".")
+        )
         self.kind = Prompt.KIND_TEXT
         self._add_version_fields(
             kind=Prompt.KIND_TEXT,
@@ -303,7 +415,10 @@ class PromptAddForm(PromptVersionFieldsMixin, forms.Form):
             "kind": data["kind"],
             "description": data.get("description") or "",
             "tags": data.get("tags") or [],
-            "protect_production": bool(data.get("protect_production")),
+            # None: prompt_create applies the project's protect_production_by_default.
+            "protect_production": {self.PROTECT_ON: True, self.PROTECT_OFF: False}.get(
+                data.get("protect_production") or self.PROTECT_DEFAULT
+            ),
         }
 
 
@@ -405,10 +520,33 @@ class PromoteForm(forms.Form):
         required=False,
         help_text="Move a protected production even though the version's evals did not pass.",
     )
+    create_label = forms.BooleanField(
+        required=False,
+        label="Create a new label",
+        help_text="Tick to create a label this prompt does not have yet (so a typo is not "
+        "silently saved as a new label).",
+    )
 
-    def __init__(self, *args, version_numbers: list[int], **kwargs):
+    def __init__(
+        self, *args, version_numbers: list[int], existing_labels: list[str] = (), **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.fields["version"].choices = [(n, f"v{n}") for n in version_numbers]
+        self.existing_labels = sorted(existing_labels)
+        # the well-known names need no confirmation; 'latest' is refused by the service
+        self.known_labels = set(existing_labels) | {Label.PRODUCTION, "staging", Label.LATEST}
+
+    def clean(self):
+        data = super().clean()
+        label = data.get("label")
+        if label and label not in self.known_labels and not data.get("create_label"):
+            known = ", ".join(self.existing_labels) or "none yet"
+            self.add_error(
+                "label",
+                f"This prompt has no label '{label}' (its labels: {known}). Check the "
+                "spelling, or tick \"Create a new label\" to create it.",
+            )
+        return data
 
 
 PROMOTE_ERROR_FIELDS = {"label": "label", "version": "version", "reason": "reason", "force": "force"}
