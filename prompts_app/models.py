@@ -111,6 +111,10 @@ class Prompt(models.Model):
         help_text="When set, 'production' moves only to a version whose latest eval run passed, "
         "unless forced with a reason.",
     )
+    asynchronous = models.BooleanField(
+        default=False,
+        help_text="Its calls can wait minutes to hours, so batch or flex pricing can apply.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -332,6 +336,38 @@ class ModelPrice(models.Model):
     ft_output_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     training_per_1m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     source = models.TextField(blank=True)
+    # Cache writes: the default (5-minute on Anthropic, the only one on OpenAI's
+    # newest family) and Anthropic's 1-hour write. None: writes cost plain input.
+    cache_write_per_1m = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True
+    )
+    cache_write_1h_per_1m = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True
+    )
+    min_cacheable_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Shortest prefix the provider caches (OpenAI: 1,024)."
+    )
+    # Multipliers on every token price for asynchronous traffic; None: not offered.
+    batch_multiplier = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
+    flex_multiplier = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
+    # Fine-tuning lifecycle: None means no known end.
+    training_available_until = models.DateField(
+        null=True, blank=True, help_text="Last day the provider accepts new training jobs."
+    )
+    ft_hosting_per_month = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Fixed monthly cost of serving the tuned model (a dedicated endpoint).",
+    )
+    shutdown_date = models.DateField(
+        null=True, blank=True, help_text="Day the model (and fine-tunes on it) stops serving."
+    )
+    source_date = models.DateField(null=True, blank=True, help_text="As-of date of the source.")
+    lifecycle_source = models.TextField(
+        blank=True, help_text="Where the training cut-off and shutdown dates come from."
+    )
 
     objects = ModelPriceQuerySet.as_manager()
 
@@ -462,6 +498,9 @@ class EvalRun(models.Model):
     # The suite as it was when the run was made, so results always match their cases.
     cases = models.JSONField(default=list)
     provider = models.JSONField(null=True, blank=True)
+    # Set when the suite ran on another model than the version's own: evidence
+    # for a strategy that changes the model. Blank: the version's own model.
+    candidate_model = models.CharField(max_length=200, blank=True, db_index=True)
     repeats = models.PositiveSmallIntegerField(default=1)
     summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -536,8 +575,13 @@ class UsageEvent(models.Model):
     label = models.CharField(max_length=100, blank=True)
     model = models.CharField(max_length=200)
     input_tokens = models.PositiveIntegerField()
+    # input_tokens counts every input token; of them, cached_input_tokens were
+    # cache reads and cache_write_input_tokens were cache writes (the rest uncached).
     cached_input_tokens = models.PositiveIntegerField(default=0)
+    cache_write_input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField()
+    # Of output_tokens, those the model spent reasoning (billed as output).
+    reasoning_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, default=STATUS_OK)
     occurred_at = models.DateTimeField()
@@ -574,7 +618,9 @@ class UsageRollup(models.Model):
     unpriced_calls = models.PositiveBigIntegerField(default=0)
     input_tokens = models.PositiveBigIntegerField(default=0)
     cached_input_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
     latency_ms_total = models.PositiveBigIntegerField(default=0)
     cost_pico = models.BigIntegerField(
         default=0, help_text="Cost of the priced calls, in 1e-12 dollars."
@@ -614,6 +660,27 @@ class AdvisorSettings(models.Model):
     min_approved_examples = models.PositiveIntegerField(default=500)
     max_versions_last_30_days = models.PositiveIntegerField(default=2)
     alert_emails = models.TextField(blank=True, help_text="Comma-separated addresses for alerts.")
+    assumed_cache_hit_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.9"),
+        help_text="Share of calls that hit a warm cache once the static text comes first.",
+    )
+    strategy_alert_min_saving = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("100"),
+        help_text="Alert when a strategy saves at least this much per month (USD).",
+    )
+    cache_drop_alert_points = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.2"),
+        help_text="Alert when a new version's cache hit ratio is this much lower (0.2 = 20 points).",
+    )
+    shutdown_warning_days = models.PositiveIntegerField(
+        default=60, help_text="Alert when a production model shuts down within this many days."
+    )
 
     class Meta:
         verbose_name_plural = "advisor settings"
@@ -634,6 +701,9 @@ class AdviceState(models.Model):
 class Alert(models.Model):
     KIND_FINE_TUNE = "fine_tune_pays_off"
     KIND_NO_LONGER = "fine_tune_no_longer_pays_off"
+    KIND_STRATEGY_SAVING = "strategy_saves"
+    KIND_CACHE_DROP = "cache_hit_ratio_dropped"
+    KIND_SHUTDOWN_SOON = "model_shuts_down_soon"
     STATE_NEW = "new"
     STATE_ACKNOWLEDGED = "acknowledged"
 

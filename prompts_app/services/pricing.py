@@ -58,16 +58,34 @@ def price_sheet_seed(*, project: Project, path: Path = PRICE_SHEET) -> int:
 
 
 def call_cost(
-    price: ModelPrice, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
+    price: ModelPrice,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    cache_write_input_tokens: int = 0,
 ) -> Decimal:
-    """Cost of one call: uncached input, cached input (at the cached price when
-    the sheet has one) and output, each priced per 1M tokens."""
+    """Cost of one call with three input tiers, each priced per 1M tokens.
+
+    `input_tokens` counts every input token; of them `cached_input_tokens` were
+    cache reads (at the cached price when the sheet has one) and
+    `cache_write_input_tokens` were cache writes (at the cache-write price when
+    the sheet has one); the rest are uncached. Reads are counted first, then
+    writes, each capped at what is left, so a malformed count never makes a
+    tier negative. Reasoning tokens are part of `output_tokens` (billed as output).
+    """
     cached = min(cached_input_tokens, input_tokens)
+    written = min(cache_write_input_tokens, input_tokens - cached)
+    uncached = input_tokens - cached - written
     cached_price = (
         price.cached_input_per_1m if price.cached_input_per_1m is not None else price.input_per_1m
     )
+    write_price = (
+        price.cache_write_per_1m if price.cache_write_per_1m is not None else price.input_per_1m
+    )
     return (
-        (input_tokens - cached) * price.input_per_1m
+        uncached * price.input_per_1m
         + cached * cached_price
+        + written * write_price
         + output_tokens * price.output_per_1m
     ) / ONE_MILLION
