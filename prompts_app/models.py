@@ -352,7 +352,7 @@ class ModelPrice(models.Model):
     flex_multiplier = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
     # Fine-tuning lifecycle: None means no known end.
     training_available_until = models.DateField(
-        null=True, blank=True, help_text="Last day the provider accepts new training jobs."
+        null=True, blank=True, help_text="First day without new training jobs (training is open before it)."
     )
     ft_hosting_per_month = models.DecimalField(
         max_digits=14,
@@ -362,7 +362,7 @@ class ModelPrice(models.Model):
         help_text="Fixed monthly cost of serving the tuned model (a dedicated endpoint).",
     )
     shutdown_date = models.DateField(
-        null=True, blank=True, help_text="Day the model (and fine-tunes on it) stops serving."
+        null=True, blank=True, help_text="First day the model (and fine-tunes on it) no longer serves."
     )
     source_date = models.DateField(null=True, blank=True, help_text="As-of date of the source.")
     lifecycle_source = models.TextField(

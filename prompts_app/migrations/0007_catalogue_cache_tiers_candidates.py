@@ -74,7 +74,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='modelprice',
             name='shutdown_date',
-            field=models.DateField(blank=True, help_text='Day the model (and fine-tunes on it) stops serving.', null=True),
+            field=models.DateField(blank=True, help_text='First day the model (and fine-tunes on it) no longer serves.', null=True),
         ),
         migrations.AddField(
             model_name='modelprice',
@@ -84,7 +84,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='modelprice',
             name='training_available_until',
-            field=models.DateField(blank=True, help_text='Last day the provider accepts new training jobs.', null=True),
+            field=models.DateField(blank=True, help_text='First day without new training jobs (training is open before it).', null=True),
         ),
         migrations.AddField(
             model_name='prompt',
