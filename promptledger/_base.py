@@ -319,6 +319,8 @@ class BaseClient:
         input_tokens: int,
         output_tokens: int,
         cached_input_tokens: int = 0,
+        cache_write_input_tokens: int = 0,
+        reasoning_tokens: int = 0,
         latency_ms: float | None = None,
         status: str = "ok",
         version: int | None = None,
@@ -328,9 +330,12 @@ class BaseClient:
         """Queue one usage event and return its event id at once (no I/O here).
 
         ``prompt`` is the Prompt you rendered (its name and version are recorded), or a
-        prompt name with ``version=`` or ``label=``. ``input_tokens`` includes
-        ``cached_input_tokens``. Raises ValueError for impossible numbers. The event is
-        sent by a background thread; see :meth:`stats` and :meth:`flush`.
+        prompt name with ``version=`` or ``label=``. ``input_tokens`` counts every input
+        token: of them ``cached_input_tokens`` were cache reads and
+        ``cache_write_input_tokens`` cache writes (each tier is priced with its own
+        price). ``reasoning_tokens`` are part of ``output_tokens`` (billed as output).
+        Raises ValueError for impossible numbers. The event is sent by a background
+        thread; see :meth:`stats` and :meth:`flush`.
         """
         event = make_event(
             prompt,
@@ -338,6 +343,8 @@ class BaseClient:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens,
+            cache_write_input_tokens=cache_write_input_tokens,
+            reasoning_tokens=reasoning_tokens,
             latency_ms=latency_ms,
             status=status,
             version=version,
@@ -360,9 +367,11 @@ class BaseClient:
         label: str | None = None,
     ) -> str:
         """Log the usage of an OpenAI(-compatible) response, object or dict: Chat
-        Completions ``usage.prompt_tokens`` / ``completion_tokens`` /
-        ``prompt_tokens_details.cached_tokens`` (or the Responses API's
-        ``input_tokens`` / ``output_tokens``) and ``response.model``."""
+        Completions ``usage.prompt_tokens`` / ``completion_tokens`` with the cache
+        reads and writes of ``prompt_tokens_details`` and the reasoning tokens of
+        ``completion_tokens_details`` (or the Responses API's ``input_tokens`` /
+        ``output_tokens`` and their details), and ``response.model``. See
+        :func:`promptledger.usage.openai_usage`."""
         numbers = openai_usage(response)
         return self.log_usage(
             prompt,
@@ -370,6 +379,8 @@ class BaseClient:
             input_tokens=numbers["input_tokens"],
             output_tokens=numbers["output_tokens"],
             cached_input_tokens=numbers["cached_input_tokens"],
+            cache_write_input_tokens=numbers["cache_write_input_tokens"],
+            reasoning_tokens=numbers["reasoning_tokens"],
             latency_ms=latency_ms,
             status=status,
             version=version,
@@ -389,7 +400,8 @@ class BaseClient:
     ) -> str:
         """Log the usage of an Anthropic Messages response, object or dict
         (``usage.input_tokens`` / ``output_tokens`` / ``cache_read_input_tokens`` /
-        ``cache_creation_input_tokens``; cache reads and writes count as input)."""
+        ``cache_creation_input_tokens``; cache reads and writes count as input, 1-hour
+        writes at the default write price). See :func:`promptledger.usage.anthropic_usage`."""
         numbers = anthropic_usage(response)
         return self.log_usage(
             prompt,
@@ -397,6 +409,8 @@ class BaseClient:
             input_tokens=numbers["input_tokens"],
             output_tokens=numbers["output_tokens"],
             cached_input_tokens=numbers["cached_input_tokens"],
+            cache_write_input_tokens=numbers["cache_write_input_tokens"],
+            reasoning_tokens=numbers["reasoning_tokens"],
             latency_ms=latency_ms,
             status=status,
             version=version,

@@ -85,6 +85,8 @@ def make_event(
     input_tokens: int,
     output_tokens: int,
     cached_input_tokens: int = 0,
+    cache_write_input_tokens: int = 0,
+    reasoning_tokens: int = 0,
     latency_ms: float | None = None,
     status: str = "ok",
     version: int | None = None,
@@ -98,6 +100,11 @@ def make_event(
     ``prompt``: a :class:`~promptledger.Prompt` (its name and version are used; a
     fallback prompt is logged against the label or version it was asked for), or a
     prompt name with ``version=`` or ``label=``.
+
+    ``input_tokens`` counts every input token; of them ``cached_input_tokens`` were
+    cache reads and ``cache_write_input_tokens`` cache writes (the rest uncached).
+    ``reasoning_tokens`` are part of ``output_tokens``. The two newer counts are sent
+    only when not 0, so a server that predates them still takes the event.
     """
     if isinstance(prompt, str):
         name = prompt
@@ -119,6 +126,17 @@ def make_event(
     cached_input_tokens = _count("cached_input_tokens", cached_input_tokens or 0)
     if cached_input_tokens > input_tokens:
         raise ValueError("cached_input_tokens cannot exceed input_tokens (input includes cached).")
+    cache_write_input_tokens = _count("cache_write_input_tokens", cache_write_input_tokens or 0)
+    if cached_input_tokens + cache_write_input_tokens > input_tokens:
+        raise ValueError(
+            "cached_input_tokens + cache_write_input_tokens cannot exceed input_tokens "
+            "(input includes cache reads and writes)."
+        )
+    reasoning_tokens = _count("reasoning_tokens", reasoning_tokens or 0)
+    if reasoning_tokens > output_tokens:
+        raise ValueError(
+            "reasoning_tokens cannot exceed output_tokens (output includes reasoning)."
+        )
     if status not in ("ok", "error"):
         raise ValueError("status must be 'ok' or 'error'.")
     event: dict[str, Any] = {
@@ -130,6 +148,10 @@ def make_event(
         "output_tokens": output_tokens,
         "status": status,
     }
+    if cache_write_input_tokens:
+        event["cache_write_input_tokens"] = cache_write_input_tokens
+    if reasoning_tokens:
+        event["reasoning_tokens"] = reasoning_tokens
     if version is not None:
         event["version"] = int(version)
     if label:
@@ -163,11 +185,41 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
+def _tiers(
+    model: Any, input_tokens: Any, read: Any, written: Any, output: Any, reasoning: Any
+) -> dict[str, Any]:
+    """The ledger's counts. A provider's breakdown that claims more than its total
+    (reads + writes over input, reasoning over output) is capped at the total, reads
+    first, so logging a real response never fails on the provider's rounding."""
+    read = min(read or 0, input_tokens)
+    return {
+        "model": model,
+        "input_tokens": input_tokens,
+        "cached_input_tokens": read,
+        "cache_write_input_tokens": min(written or 0, input_tokens - read),
+        "output_tokens": output,
+        "reasoning_tokens": min(reasoning or 0, output),
+    }
+
+
 def openai_usage(response: Any) -> dict[str, Any]:
-    """``model``, ``input_tokens``, ``cached_input_tokens``, ``output_tokens`` from an
-    OpenAI-style response (object or dict): Chat Completions (``usage.prompt_tokens``,
-    ``completion_tokens``, ``prompt_tokens_details.cached_tokens``) or the Responses API
-    (``usage.input_tokens``, ``output_tokens``, ``input_tokens_details.cached_tokens``)."""
+    """``model``, ``input_tokens``, ``cached_input_tokens``, ``cache_write_input_tokens``,
+    ``output_tokens`` and ``reasoning_tokens`` from an OpenAI-style response, the
+    client library's object or its dict (``model_dump()``, or the JSON):
+
+    * Chat Completions: ``usage.prompt_tokens`` (every input token),
+      ``usage.prompt_tokens_details.cached_tokens`` (cache reads) and
+      ``.cache_write_tokens`` (cache writes), ``usage.completion_tokens``,
+      ``usage.completion_tokens_details.reasoning_tokens``;
+    * the Responses API: ``usage.input_tokens``, ``usage.input_tokens_details.cached_tokens``
+      and ``.cache_write_tokens``, ``usage.output_tokens``,
+      ``usage.output_tokens_details.reasoning_tokens``.
+
+    OpenAI's input count includes cached and written tokens, as the ledger's does.
+    Details a response leaves out count as 0. Writes are one tier: the retention
+    split (``cache_write_tokens_details.ttl_30m_tokens`` / ``ttl_12h_tokens``) is not
+    carried, and all writes are priced at the price sheet's cache-write price.
+    """
     usage = _get(response, "usage")
     if usage is None:
         raise ValueError(
@@ -176,26 +228,40 @@ def openai_usage(response: Any) -> dict[str, Any]:
     prompt_tokens = _get(usage, "prompt_tokens")
     if prompt_tokens is not None:
         output = _get(usage, "completion_tokens")
-        cached = _get(_get(usage, "prompt_tokens_details"), "cached_tokens")
+        details = _get(usage, "prompt_tokens_details")
+        reasoning = _get(_get(usage, "completion_tokens_details"), "reasoning_tokens")
     else:
         prompt_tokens = _get(usage, "input_tokens")
         output = _get(usage, "output_tokens")
-        cached = _get(_get(usage, "input_tokens_details"), "cached_tokens")
+        details = _get(usage, "input_tokens_details")
+        reasoning = _get(_get(usage, "output_tokens_details"), "reasoning_tokens")
     if prompt_tokens is None or output is None:
         raise ValueError("The response's usage has no prompt/completion token counts.")
-    return {
-        "model": _get(response, "model"),
-        "input_tokens": prompt_tokens,
-        "cached_input_tokens": cached or 0,
-        "output_tokens": output,
-    }
+    return _tiers(
+        _get(response, "model"),
+        prompt_tokens,
+        _get(details, "cached_tokens"),
+        _get(details, "cache_write_tokens"),
+        output,
+        reasoning,
+    )
 
 
 def anthropic_usage(response: Any) -> dict[str, Any]:
-    """The same from an Anthropic Messages response. Anthropic's ``input_tokens``
-    excludes cache reads and cache writes; the ledger's input count includes them, so
-    input = input_tokens + cache_read_input_tokens + cache_creation_input_tokens and
-    cached = cache_read_input_tokens."""
+    """The same from an Anthropic Messages response (the ``anthropic`` library's
+    ``Message`` or its dict).
+
+    Anthropic's ``usage.input_tokens`` excludes cache reads and cache writes; the
+    ledger's input count includes them, so input = ``input_tokens`` +
+    ``cache_read_input_tokens`` + ``cache_creation_input_tokens``, cached =
+    ``cache_read_input_tokens`` and writes = ``cache_creation_input_tokens`` (or, when
+    only the breakdown is given, ``cache_creation.ephemeral_5m_input_tokens`` +
+    ``ephemeral_1h_input_tokens``). Reasoning = ``usage.output_tokens_details.thinking_tokens``.
+
+    Limitation: the ledger has one cache-write tier, so 1-hour writes are counted as
+    writes and priced at the price sheet's default (5-minute) cache-write price,
+    which is lower than the 1-hour price; a call with 1-hour writes is costed low.
+    """
     usage = _get(response, "usage")
     if usage is None:
         raise ValueError("The response has no 'usage'.")
@@ -204,13 +270,20 @@ def anthropic_usage(response: Any) -> dict[str, Any]:
     if fresh is None or output is None:
         raise ValueError("The response's usage has no input/output token counts.")
     read = _get(usage, "cache_read_input_tokens") or 0
-    written = _get(usage, "cache_creation_input_tokens") or 0
-    return {
-        "model": _get(response, "model"),
-        "input_tokens": fresh + read + written,
-        "cached_input_tokens": read,
-        "output_tokens": output,
-    }
+    written = _get(usage, "cache_creation_input_tokens")
+    if written is None:
+        by_ttl = _get(usage, "cache_creation")
+        written = (_get(by_ttl, "ephemeral_5m_input_tokens") or 0) + (
+            _get(by_ttl, "ephemeral_1h_input_tokens") or 0
+        )
+    return _tiers(
+        _get(response, "model"),
+        fresh + read + written,
+        read,
+        written,
+        output,
+        _get(_get(usage, "output_tokens_details"), "thinking_tokens"),
+    )
 
 
 # --------------------------------------------------------------------------- the batcher

@@ -211,7 +211,9 @@ def test_demo_shows_eval_results_for_every_fixture_version(celery_worker):
 
 
 @pytest.mark.django_db
-def test_demo_has_a_prompt_that_should_fine_tune_and_its_alert():
+def test_demo_tells_the_true_story_of_ticket_triage():
+    """The demo's high-volume prompt on gpt-4o-mini: caching first, a downshift
+    with an eval run behind it, and no fine-tune on a model that is retiring."""
     from prompts_app.models import Alert, Prompt
     from prompts_app.services import advice
 
@@ -221,14 +223,27 @@ def test_demo_has_a_prompt_that_should_fine_tune_and_its_alert():
     assert triage.labels.get(name="production").version.number == 1
     assert triage.protect_production is True
     result = advice.prompt_advice(prompt=triage)
-    assert result["verdict"] == "fine_tune"
     assert result["inputs"]["approved_examples"] == 600
-    assert Decimal(result["figures"]["monthly_savings"]) > 0
-    others = Prompt.objects.filter(project__name="demo").exclude(name="ticket-triage")
-    assert {advice.prompt_advice(prompt=p)["verdict"] for p in others} == {"keep_prompting"}
-    assert list(Alert.objects.values_list("prompt__name", "kind")) == [
-        ("ticket-triage", Alert.KIND_FINE_TUNE)
-    ]
-    # Running it again adds no usage twice and raises no second alert.
+    # The money says fine-tune, the world says no: OpenAI stops training on
+    # 2027-01-06 and gpt-4o-mini (with its fine-tunes) shuts down on 2027-01-14.
+    assert result["verdict"] == "keep_prompting"
+    assert "2027-01-14" in result["reasons"][0] or "2027-01-06" in result["reasons"][0]
+    strategies = {s["key"]: s for s in result["strategies"]}
+    first = result["strategies"][0]
+    assert first["kind"] == "cache_prefix" and first["ready"] is True
+    assert first["evidence"]["status"] == "not_needed"  # the static text already leads
+    luna = strategies["downshift:gpt-5.6-luna"]
+    assert luna["evidence"]["status"] == "ready" and luna["evidence"]["run_id"]
+    assert Decimal(luna["monthly_saving"]) > 0
+    assert [s["kind"] for s in result["strategies"]].index("downshift") == 1
+    openai_tunes = [s for k, s in strategies.items() if k.startswith("fine_tune:openai:")]
+    assert openai_tunes and all(s["blockers"] for s in openai_tunes)
+    open_tunes = [s for k, s in strategies.items()
+                  if s["kind"] == "fine_tune" and not s["blockers"]]
+    assert {s["provider"] for s in open_tunes} >= {"together", "fireworks"}
+    assert Alert.objects.filter(kind=Alert.KIND_FINE_TUNE).count() == 0
+    # Running it again adds no usage twice, no second eval run and no alert twice.
+    alerts_before = Alert.objects.count()
     call_command("demo_setup", stdout=StringIO())
-    assert Alert.objects.count() == 1
+    assert Alert.objects.count() == alerts_before
+    assert triage.versions.get(number=1).eval_runs.filter(candidate_model="gpt-5.6-luna").count() == 1

@@ -8,6 +8,7 @@ functions only write them out, so every page rounds the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from django.template.loader import render_to_string
@@ -41,7 +42,12 @@ def token_count(value, *, signed: bool = False) -> str | None:
 
 def with_unit(value, unit: str) -> str:
     """A figure and its unit as a person reads them: '$764.11 / month',
-    '1.96 months', '40,419 calls / month', '$0.15 per 1M tokens'."""
+    '1.96 months', '40,419 calls / month', '$0.15 per 1M tokens'; a date as
+    '2027-01-14' (a date, or an ISO date string with the unit "date")."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if unit == "date":
+        return str(value) if value not in (None, "") else "—"
     number = to_decimal(value)
     if number is None:
         return "—"
@@ -92,6 +98,49 @@ def verdict_badge(verdict: str | None) -> dict | None:
         return None
     label, meaning = VERDICTS.get(verdict, (verdict, ""))
     return {"verdict": verdict, "label": label, "meaning": meaning}
+
+
+# --- cost strategies (lib/strategies.py) --------------------------------------------
+
+# The kinds' codes stay in CSS classes; people read these words.
+STRATEGY_KINDS = {
+    "keep": "Keep as is",
+    "cache_prefix": "Prompt caching",
+    "prune_examples": "Fewer examples",
+    "downshift": "Move to another model",
+    "fine_tune": "Fine-tune",
+    "batch": "Batch API",
+    "flex": "Flex processing",
+}
+
+# The price sheet's provider codes (fixtures/model_prices.json) as their makers write them.
+PROVIDERS = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "google": "Google",
+    "fireworks": "Fireworks AI",
+    "groq": "Groq",
+    "mistral": "Mistral AI",
+    "together": "Together AI",
+}
+
+
+def strategy_kind_words(kind: str) -> str:
+    return STRATEGY_KINDS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def provider_words(provider: str | None) -> str:
+    return PROVIDERS.get(provider or "", provider or "the provider")
+
+
+def sentence(text: str) -> str:
+    """A message as a sentence: a capital first letter when it starts with a plain
+    word (the strategies' blockers may start lower-case); a name such as
+    'gpt-5-nano' or 'o3' keeps its case."""
+    first = text.split(" ", 1)[0] if text else ""
+    if first.isalpha() and first.islower():
+        return text[:1].upper() + text[1:]
+    return text
 
 
 # --- eval runs and costs ------------------------------------------------------------

@@ -7,6 +7,12 @@ re-run, by one call of `services.evals.eval_suite_save`. Providers are
 configuration rows saved by their ModelForm (`forms.evals.ProviderForm`), not
 through a service.
 
+The eval suite's page also runs the suite on a candidate model
+(`services.evals.eval_run_request_candidate`, a POST that redirects back) and
+shows per candidate model what its latest run says beside the current model
+(`selectors.evals.candidate_overview`). Candidate runs never stand for their
+version: the badges of a version's latest run and its history leave them out.
+
 Two read-only GET endpoints feed static/prompts_app/evals.js: `status` (JSON:
 the badge of each version's latest run, and of the runs a page shows, which
 the page polls while a run is queued or running) and `promote-panel` (the
@@ -18,8 +24,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
@@ -76,6 +84,9 @@ from prompts_app.models import (
     Provider,
 )
 from prompts_app.selectors.evals import (
+    candidate_model_choices,
+    candidate_status,
+    candidate_overview,
     eval_result_list,
     eval_run_latest,
     eval_run_list,
@@ -132,6 +143,17 @@ class EvalSuiteAdmin(NoDeleteAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(cases_total=Count("cases"))
 
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/candidate-run/", self.admin_site.admin_view(self.candidate_run_view),
+                 name="%s_%s_candidate_run" % info),
+            *super().get_urls(),
+        ]
+
+    def candidate_run_view(self, request, object_id):
+        return candidate_run(self, request, object_id)
+
     def add_view(self, request, form_url="", extra_context=None):
         return eval_suite_add(self, request)
 
@@ -149,12 +171,12 @@ class EvalSuiteAdmin(NoDeleteAdmin):
 
 @admin.register(EvalRun)
 class EvalRunAdmin(ReadOnlyAdmin):
-    list_display = ["run_display", "version_link", "status_display", "trigger", "requested_by",
-                    "created_at", "pass_rate_display", "cost_display"]
+    list_display = ["run_display", "version_link", "status_display", "model_display", "trigger",
+                    "requested_by", "created_at", "pass_rate_display", "cost_display"]
     list_display_links = ["run_display"]
     list_filter = ["status", "trigger", "prompt_version__prompt__project",
                    ("prompt_version__prompt", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["prompt_version__prompt__name", "requested_by"]
+    search_fields = ["prompt_version__prompt__name", "requested_by", "candidate_model"]
     list_select_related = ["prompt_version__prompt__project"]
     date_hierarchy = "created_at"
 
@@ -191,6 +213,12 @@ class EvalRunAdmin(ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
         return status_badge_html(eval_badge(obj))
+
+    @admin.display(description="model", ordering="candidate_model")
+    def model_display(self, obj):
+        if obj.candidate_model:
+            return format_html("{} <span class=\"help\">(candidate)</span>", obj.candidate_model)
+        return format_html('<span class="help">{}</span>', "the version's own")
 
     @admin.display(description="pass rate")
     def pass_rate_display(self, obj):
@@ -258,9 +286,10 @@ def can_rerun(request) -> bool:
 
 def runs_by_version(prompt: Prompt) -> dict[int, tuple[EvalRun, EvalRun | None]]:
     """Per version id: its latest run, and its latest run that has static checks
-    (a queued run has none yet, so the cost shown is the last one computed)."""
+    (a queued run has none yet, so the cost shown is the last one computed).
+    Candidate-model runs are left out: they never stand for their version."""
     found: dict[int, tuple[EvalRun, EvalRun | None]] = {}
-    for run in eval_run_list(prompt=prompt).defer("cases"):  # newest first
+    for run in eval_run_list(prompt=prompt, candidate=False).defer("cases"):  # newest first
         latest, costed = found.get(run.prompt_version_id, (run, None))
         if costed is None and "static" in (run.summary or {}):
             costed = run
@@ -368,7 +397,10 @@ def run_panel(run: EvalRun) -> dict:
         "started": run.started_at,
         "finished": run.finished_at,
         "duration": seconds_between(run.started_at, run.finished_at),
-        "provider": f"{provider.get('name')} ({provider.get('model')})" if provider else None,
+        "provider": (f"{provider.get('name')} ({run.candidate_model or provider.get('model')}"
+                     f"{', candidate' if run.candidate_model else ''})" if provider else None),
+        "candidate_model": run.candidate_model,
+        "candidate": candidate_view(run) if run.candidate_model else None,
         "case_count": len(run.cases or []),
         "repeats": run.repeats,
         "static": _static_view(summary["static"]) if summary.get("static") else None,
@@ -430,7 +462,8 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
 def version_eval_context(request, version: PromptVersion) -> dict:
     """The eval section of the version page: the latest run beside production's."""
     run = eval_run_latest(version=version)
-    history = eval_run_list(prompt=version.prompt, version=version.number).defer("cases")[:20]
+    history = eval_run_list(prompt=version.prompt, version=version.number,
+                            candidate=False).defer("cases")[:20]
     return {
         "eval_badge": eval_badge(run, latest=True),
         "eval_compare": (
@@ -457,7 +490,9 @@ def eval_run_page(model_admin, request, object_id):
     prompt = version.prompt
     page_url = eval_run_url(run)
     context = page_context(
-        model_admin, request, title=f"Eval run #{run.pk} of {prompt.name} v{version.number}", obj=run,
+        model_admin, request, obj=run,
+        title=f"Eval run #{run.pk} of {prompt.name} v{version.number}"
+              + (f" on candidate model {run.candidate_model}" if run.candidate_model else ""),
         subtitle=None,  # the title says it all; str(run) would repeat it
         run=run, run_badge=eval_badge(run), change_url=page_url,
         compare=eval_comparison(run, compare=request.GET.get("compare"), page_url=page_url),
@@ -466,6 +501,7 @@ def eval_run_page(model_admin, request, object_id):
         suite_url=eval_suite_url(prompt), runs_url=eval_runs_url(prompt),
         rerun_url=reverse("admin:prompts_app_promptversion_rerun", args=[version.pk]),
         can_rerun=can_rerun(request),
+        candidate_status=candidate_words(candidate_status(run)) if run.candidate_model else None,
         provider_json=json.dumps(run.provider, indent=2, ensure_ascii=False) if run.provider else None,
         cases_json=json.dumps(run.cases, indent=2, ensure_ascii=False),
     )
@@ -651,7 +687,7 @@ def eval_suite_change(model_admin, request, object_id):
 
     fieldsets = [("Settings", {"fields": ["provider", "repeats"] + (["cases_json"] if mode == "json" else [])})]
     change_url = admin_url(model_admin, "change", suite.pk)
-    runs = list(eval_run_list(prompt=prompt).defer("cases")[:10])
+    runs = list(eval_run_list(prompt=prompt, candidate=False).defer("cases")[:10])
     extra = {
         "mode": mode,
         "formset": formset,
@@ -664,6 +700,7 @@ def eval_suite_change(model_admin, request, object_id):
         "recent_runs": [eval_badge(run) for run in runs],
         "runs_url": eval_runs_url(prompt),
         "can_rerun": can_change and can_rerun(request),
+        "candidates": candidate_section(request, model_admin, suite),
     }
     title = f"Edit eval suite of {prompt.name}" if can_change else f"View eval suite of {prompt.name}"
     return render_form_page(
@@ -708,3 +745,148 @@ def _eval_suite_save(model_admin, request, suite, form, formset, cases, position
     if rerun:
         messages.warning(request, f"{prompt} has no versions yet: there is nothing to run.")
     return after_save(model_admin, request, suite)
+
+
+# --- candidate models ------------------------------------------------------------------
+
+# A candidate's evidence in words, and the run status whose colour it borrows.
+CANDIDATE_WORDS = {
+    "ready": ("ready", "passed",
+              "Passed every case, at least as well as the current model: a strategy that moves to it is ready."),
+    "failed": ("failed", "failed",
+               "Failed a case, or passed less often than the current model: not ready."),
+    "running": ("running", "running", "The run is not finished yet."),
+    "error": ("error", "error", "The provider or the run failed, so nothing is known: run it again."),
+    "no_baseline": ("no baseline", "rendered",
+                    "Passed, but the current model has no graded run on the same cases to compare with: "
+                    "re-run the version on its own model, then this candidate."),
+}
+
+
+def candidate_words(status: str) -> dict:
+    words, css, meaning = CANDIDATE_WORDS.get(status, (status, "none", ""))
+    return {"code": status, "words": words, "css": css, "meaning": meaning}
+
+
+def _versus(mine, theirs, formatter) -> dict:
+    return {"mine": formatter(mine), "theirs": formatter(theirs)}
+
+
+def candidate_view(run: EvalRun) -> dict | None:
+    """A finished candidate run's figures beside its baseline's, for the run page."""
+    candidate = (run.summary or {}).get("candidate")
+    if not candidate:
+        return None
+    baseline = candidate.get("baseline") or {}
+    graded_by_rubric = any(a.get("type") == "rubric" for case in run.cases or [] for a in case["assertions"])
+    return {
+        "model": candidate.get("model"),
+        "version_model": candidate.get("version_model"),
+        "grader_model": candidate.get("grader_model") if graded_by_rubric else None,
+        "baseline": baseline or None,
+        "baseline_url": (reverse("admin:prompts_app_evalrun_change", args=[baseline["run"]])
+                         if baseline.get("run") else None),
+        "pass_rate": _versus(candidate.get("pass_rate"), baseline.get("pass_rate"), percent),
+        "format_adherence": _versus(candidate.get("format_adherence"), baseline.get("format_adherence"),
+                                    percent),
+        "cost_per_call": _versus(candidate.get("cost_per_call"), baseline.get("cost_per_call"), money),
+        "notes": candidate.get("notes") or [],
+    }
+
+
+class CandidateRunForm(forms.Form):
+    """A model from the project's price sheet, or any other by name. Only the shape
+    is checked here; the service refuses bad names and suites it cannot run."""
+
+    model = forms.ChoiceField(required=False, label="Model from the price sheet")
+    other_model = forms.CharField(required=False, label="or another model", strip=True,
+                                  widget=forms.TextInput(attrs={"placeholder": "e.g. gpt-4.1-mini",
+                                                                "size": 28}))
+
+    def __init__(self, *args, choices: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [("", "— choose —")] + [(name, name) for name in choices]
+
+    def clean(self):
+        data = super().clean()
+        picked, typed = data.get("model") or "", data.get("other_model") or ""
+        if picked and typed and picked != typed:
+            raise ValidationError("Choose a model from the list or type one, not both.")
+        if not (picked or typed):
+            raise ValidationError("Choose a candidate model from the list or type its name.")
+        data["candidate"] = typed or picked
+        return data
+
+
+def candidate_section(request, model_admin, suite: EvalSuite) -> dict:
+    """The suite page's "Candidate models" section: the form and, per model, what its
+    latest run on the production version says beside the current model."""
+    overview = candidate_overview(prompt=suite.prompt)
+    version = overview["version"]
+    rows = []
+    for model, run in overview["runs"].items():
+        evidence = overview["evidence"][model]
+        rows.append({
+            "model": model,
+            "status": candidate_words(evidence["status"]),
+            "badge": eval_badge(run),
+            "pass_rate": _versus(evidence["pass_rate"], evidence["baseline_pass_rate"], percent),
+            "format_adherence": _versus(evidence["format_adherence"],
+                                        evidence["baseline_format_adherence"], percent),
+            "cost_per_call": _versus(evidence["cost_per_call"], evidence["baseline_cost_per_call"], money),
+            "finished": run.finished_at,
+        })
+    blocked = None
+    if version is None:
+        blocked = "The prompt has no version yet: there is nothing to run."
+    elif suite.provider_id is None:
+        blocked = "The suite has no provider, so a candidate's answers could not be graded: choose one above."
+    elif not suite.cases.exists():
+        blocked = "The suite has no cases: add some above first."
+    return {
+        "version": version,
+        "version_url": version_url(version) if version is not None else None,
+        "label": overview["label"],
+        "model": overview["model"],
+        "rows": rows,
+        "form": CandidateRunForm(prefix="candidate",
+                                 choices=candidate_model_choices(prompt=suite.prompt, current=overview["model"])),
+        "action": admin_url(model_admin, "candidate_run", suite.pk),
+        "can_run": can_rerun(request) and model_admin.has_change_permission(request, suite),
+        "blocked": blocked,
+    }
+
+
+def candidate_run(model_admin, request, object_id):
+    """POST only: run the suite on a candidate model (on the production version, else
+    the latest), then back to the suite page, which shows the run in its table."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    suite, missing, _can_change = change_page_object(model_admin, request, object_id)
+    if missing:
+        return missing
+    require(can_rerun(request))
+    back = HttpResponseRedirect(admin_url(model_admin, "change", suite.pk) + "#candidates")
+    overview = candidate_overview(prompt=suite.prompt)
+    form = CandidateRunForm(request.POST, prefix="candidate",
+                            choices=candidate_model_choices(prompt=suite.prompt, current=overview["model"]))
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return back
+    version = overview["version"]
+    if version is None:
+        messages.error(request, f"{suite.prompt} has no versions yet: there is nothing to run.")
+        return back
+    try:
+        run = evals.eval_run_request_candidate(version=version, model=form.cleaned_data["candidate"],
+                                               requested_by=request.user.get_username())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return back
+    model_admin.log_addition(request, run, [{"added": {}}])
+    messages.success(
+        request,
+        f"Queued eval run #{run.pk}: the suite on {run.candidate_model} with "
+        f"{suite.prompt.name} v{version.number}. Its result appears under Candidate models below.",
+    )
+    return back

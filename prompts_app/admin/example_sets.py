@@ -1,7 +1,7 @@
 """Example sets: the editor (one row per example, or the whole list as JSON)
 that saves each change as a new version through
 `services.library.example_set_version_create`, and the example browser
-(EXAMPLES_PER_PAGE a page, searchable by input or output text) whose per-row
+(EXAMPLES_PER_PAGE a page, searchable by input values or output text) whose per-row
 approve toggle saves a new version through
 `services.library.example_set_examples_approve`. Versions and their examples
 are read-only; a version's page pages through its examples the same way.
@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
@@ -45,7 +44,7 @@ from prompts_app.models import (
     ExampleSet,
     ExampleSetVersion,
 )
-from prompts_app.selectors.library import example_list
+from prompts_app.selectors.library import example_list, example_set_version_list_counted
 from prompts_app.services import library
 
 EXAMPLES_PER_PAGE = 50
@@ -116,7 +115,7 @@ def _examples_of(version) -> list[dict[str, Any]]:
         return []
     return [
         {"input": ex.input, "output": ex.output, "tags": list(ex.tags or []), "approved": ex.approved}
-        for ex in version.examples.order_by("position")
+        for ex in example_list(version=version)
     ]
 
 
@@ -151,12 +150,7 @@ def example_set_change(model_admin, request, object_id):
     example_set, missing, can_change = change_page_object(model_admin, request, object_id)
     if missing:
         return missing
-    versions = list(
-        example_set.versions.annotate(
-            example_count=Count("examples"),
-            approved_count=Count("examples", filter=Q(examples__approved=True)),
-        ).order_by("-number")
-    )
+    versions = list(example_set_version_list_counted(example_set=example_set))
     latest = versions[0] if versions else None
     current = _examples_of(latest)
     mode, rows_allowed = editor_mode(request, count=len(current), formset_class=f.ExampleRowFormSet)

@@ -20,7 +20,6 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.db.models import Prefetch
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -67,21 +66,27 @@ from prompts_app.errors import Conflict, DomainError
 from prompts_app.models import (
     AdviceState,
     ApiKey,
-    EvalRun,
     Label,
     LabelMove,
     Project,
     Prompt,
     PromptVersion,
 )
+from prompts_app.selectors.advice import advice_state_get
+from prompts_app.selectors.evals import prompt_version_list_with_runs
 from prompts_app.selectors.library import (
     DIFF_SECTIONS,
+    api_key_get,
     draft_render,
     label_history,
     label_list,
+    project_list_counted,
+    prompt_list_with_labels,
     prompt_version_diff,
     prompt_version_get,
+    prompt_version_history,
     prompt_version_list,
+    prompt_version_numbers,
     render_payload,
     resolve_payload,
     version_examples,
@@ -101,16 +106,19 @@ class ProjectAdmin(NoDeleteAdmin):
     # description is plain text with no rule behind it, so the generic form edits it.
     readonly_fields = ["name", "created_at"]
 
+    def get_queryset(self, request):
+        return project_list_counted(projects=super().get_queryset(request))
+
     def add_view(self, request, form_url="", extra_context=None):
         return project_add(self, request)
 
-    @admin.display(description="prompts")
+    @admin.display(description="prompts", ordering="prompts_total")
     def prompt_count(self, obj):
-        return obj.prompts.count()
+        return obj.prompts_total
 
-    @admin.display(description="active keys")
+    @admin.display(description="active keys", ordering="active_keys_total")
     def active_keys(self, obj):
-        return obj.api_keys.filter(revoked_at__isnull=True).count()
+        return obj.active_keys_total
 
 
 @admin.register(ApiKey)
@@ -154,14 +162,15 @@ class ApiKeyAdmin(NoDeleteAdmin):
 
     @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke_keys(self, request, queryset):
+        keys = list(queryset)  # the page's selection, read once: no second query to count it
         newly = 0
-        for key in queryset:
+        for key in keys:
             was_active = key.is_active
             library.api_key_revoke(api_key=key)
             if was_active:
                 self.log_change(request, key, "Revoked.")
                 newly += 1
-        text = bulk_action_message(verb="Revoked", noun="key", newly=newly, total=queryset.count())
+        text = bulk_action_message(verb="Revoked", noun="key", newly=newly, total=len(keys))
         self.message_user(request, text, messages.SUCCESS)
 
 
@@ -178,7 +187,7 @@ class PromptAdmin(NoDeleteAdmin):
     list_select_related = ["project", "advice_state"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("labels__version")
+        return prompt_list_with_labels(prompts=super().get_queryset(request))
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -257,10 +266,7 @@ class PromptVersionAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        runs = EvalRun.objects.defer("cases").order_by("-created_at", "-id")
-        return super().get_queryset(request).prefetch_related(
-            "labels", Prefetch("eval_runs", queryset=runs, to_attr="runs_newest_first")
-        )
+        return prompt_version_list_with_runs(versions=super().get_queryset(request))
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -443,7 +449,8 @@ def prompt_add(model_admin, request):
                 **form.prompt_kwargs(), author=request.user.get_username(), **form.version_kwargs()
             )
         except (DomainError, RenderError) as exc:
-            add_service_error(form, exc, f.VERSION_ERROR_FIELDS)
+            if not f.add_message_error(form, exc):
+                add_service_error(form, exc, f.VERSION_ERROR_FIELDS)
         else:
             model_admin.log_addition(request, prompt, [{"added": {}}])
             messages.success(request, f"Created prompt {prompt} with version {version.number}.")
@@ -461,7 +468,7 @@ def prompt_change(model_admin, request, object_id):
     if missing:
         return missing
 
-    versions = list(prompt_version_list(prompt=prompt).prefetch_related("labels"))
+    versions = prompt_version_history(prompt=prompt)
     latest = versions[0] if versions else None
     # A POST is compared with the version its page was filled from.
     wanted = request.POST.get("start_version") if request.method == "POST" else request.GET.get("from")
@@ -630,7 +637,7 @@ def prompt_page_context(model_admin, request, prompt: Prompt, versions: list[Pro
         "suite_url": eval_suite_url(prompt),
         "runs_url": eval_runs_url(prompt),
         "advice_url": advice_url(prompt),
-        "advice_badge": verdict_badge(getattr(AdviceState.objects.filter(prompt=prompt).first(), "verdict", None)),
+        "advice_badge": verdict_badge(getattr(advice_state_get(prompt=prompt), "verdict", None)),
     }
     if versions:
         context["preview_form"] = preview_form_for(prompt, versions[0], numbers)
@@ -724,7 +731,7 @@ def prompt_diff(model_admin, request, object_id):
     if missing:
         return missing
     require(model_admin.has_view_or_change_permission(request, prompt))
-    numbers = list(prompt_version_list(prompt=prompt).values_list("number", flat=True))
+    numbers = prompt_version_numbers(prompt=prompt)
     change_url = admin_url(model_admin, "change", prompt.pk)
     if not numbers:
         messages.warning(request, f"{prompt} has no versions yet: nothing to compare.")
@@ -930,7 +937,7 @@ def api_key_created(model_admin, request):
     """The raw value of the key just created, once: taken out of the session."""
     require(model_admin.has_add_permission(request))
     new = request.session.pop(NEW_KEY_SESSION, None)
-    key = ApiKey.objects.select_related("project").filter(pk=new["id"]).first() if new else None
+    key = api_key_get(pk=new["id"]) if new else None
     if key is None:
         messages.info(request, "A new key is shown only once, right after it is created; that page has "
                                "been shown. Revoke a key whose value was lost, and create another.")

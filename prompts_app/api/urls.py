@@ -21,6 +21,7 @@ urlpatterns = [
     path("prompts/<str:name>/diff", views.DiffApi.as_view(), name="prompt-diff"),
     path("prompts/<str:name>/eval-suite", views.EvalSuiteApi.as_view(), name="eval-suite"),
     path("prompts/<str:name>/evals/", views.EvalRunListCreateApi.as_view(), name="eval-run-list"),
+    path("prompts/<str:name>/evals/candidates", views.EvalCandidatesApi.as_view(), name="eval-candidates"),
     path("evals/<str:run_id>/", views.EvalRunDetailApi.as_view(), name="eval-run-detail"),
     path("prompts/<str:name>/ledger", views.PromptLedgerApi.as_view(), name="prompt-ledger"),
     path("prompts/<str:name>/advice", views.AdviceApi.as_view(), name="prompt-advice"),

@@ -13,7 +13,12 @@ from rest_framework.views import APIView as DrfAPIView
 from prompts_app.api import serializers as s
 from prompts_app.errors import DomainError
 from prompts_app.selectors.advice import alert_get, alert_list, what_if_advice
-from prompts_app.selectors.evals import eval_run_get, eval_run_list, eval_suite_get
+from prompts_app.selectors.evals import (
+    candidate_overview,
+    eval_run_get,
+    eval_run_list,
+    eval_suite_get,
+)
 from prompts_app.selectors.ledger import project_ledger, prompt_ledger
 from prompts_app.selectors.library import (
     draft_render,
@@ -353,15 +358,31 @@ class EvalRunListCreateApi(ListApi):
         runs = eval_run_list(prompt=prompt, version=request.query_params.get("version"))
         return _paginate(self, request, runs, s.EvalRunOutput)
 
-    @extend_schema(request=s.EvalRunCreateInput, responses={202: s.EvalRunOutput})
+    @extend_schema(
+        request=s.EvalRunCreateInput,
+        responses={202: s.EvalRunOutput},
+        description="Queue a run of the prompt's eval suite on a version: on its own model, or "
+        "with `candidate_model` on that model instead (same provider endpoint). A candidate "
+        "run's summary records its pass rate, format adherence and cost per call beside the "
+        "current model's (`summary.candidate`, `candidate`); see also "
+        "`GET /api/v1/prompts/{name}/evals/candidates`.",
+    )
     def post(self, request, name):
         data = _validated(s.EvalRunCreateInput, request)
         prompt = prompt_get(project=_project(request), name=name)
         if "version" in data:
             version = prompt_version_get(prompt=prompt, number=data["version"])
+        elif "candidate_model" in data:
+            # candidates are measured on production (the latest when nothing is in production)
+            version, _ = prompt_version_for(prompt=prompt, label=None)
         else:
             version, _ = prompt_version_for(prompt=prompt, label="latest")
-        run = evals.eval_run_request(version=version, requested_by=_actor(request))
+        if "candidate_model" in data:
+            run = evals.eval_run_request_candidate(
+                version=version, model=data["candidate_model"], requested_by=_actor(request)
+            )
+        else:
+            run = evals.eval_run_request(version=version, requested_by=_actor(request))
         return Response(s.EvalRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -370,6 +391,19 @@ class EvalRunDetailApi(APIView):
     def get(self, request, run_id):
         run = eval_run_get(project=_project(request), run_id=run_id)
         return Response(s.EvalRunDetailOutput(run).data)
+
+
+class EvalCandidatesApi(APIView):
+    @extend_schema(
+        responses=s.CandidateEvidenceListOutput,
+        description="Per candidate model (the keys of `candidates`), what its latest eval run on "
+        "the production version (the latest version when nothing is in production) says, beside "
+        "the current model's figures. Only `ready` means the candidate passes at least as well "
+        "as production; a model that is absent has never been run (untested).",
+    )
+    def get(self, request, name):
+        prompt = prompt_get(project=_project(request), name=name)
+        return Response(s.CandidateEvidenceListOutput(candidate_overview(prompt=prompt)).data)
 
 
 class UsageIngestApi(APIView):
@@ -425,7 +459,9 @@ class AdviceApi(APIView):
 
 
 class WhatIfApi(APIView):
-    """The advisor on inputs you give it: nothing is read from the ledger or stored."""
+    """The advisor on inputs you give it: nothing is read from the ledger or stored.
+    The verdict as before, plus the strategies compared; a prompt's advice carries
+    a `what_if_inputs` body that reproduces its figures here."""
 
     required_scope = "read"
 

@@ -408,11 +408,11 @@ def generate_usage(
     started = time.monotonic()
     insert_sql = f"""
         INSERT INTO {table} (project_id, event_id, prompt_id, version_number, label, model, input_tokens,
-                             cached_input_tokens, output_tokens, latency_ms, status, occurred_at, cost_pico,
-                             priced, received_at)
+                             cached_input_tokens, cache_write_input_tokens, output_tokens, reasoning_tokens,
+                             latency_ms, status, occurred_at, cost_pico, priced, received_at)
         SELECT s.project_id, s.event_id, s.prompt_id, s.version_number, s.label, s.model, s.input_tokens,
-               s.cached_input_tokens, s.output_tokens, s.latency_ms, s.status, s.occurred_at, {_COST_SQL},
-               true, now()
+               s.cached_input_tokens, 0, s.output_tokens, 0, s.latency_ms, s.status, s.occurred_at,
+               {_COST_SQL}, true, now()
         FROM ({{select}}) s
     """
     indexes, constraints = _secondary_definitions(table) if big else ([], [])
@@ -472,11 +472,13 @@ def generate_usage(
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {rollups} (project_id, prompt_id, version_number, model, day, calls, error_calls,
-                                       unpriced_calls, input_tokens, cached_input_tokens, output_tokens,
+                                       unpriced_calls, input_tokens, cached_input_tokens,
+                                       cache_write_input_tokens, output_tokens, reasoning_tokens,
                                        latency_ms_total, cost_pico)
                 SELECT project_id, prompt_id, version_number, model, (occurred_at AT TIME ZONE 'UTC')::date,
                        count(*), count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE NOT priced),
-                       sum(input_tokens), sum(cached_input_tokens), sum(output_tokens),
+                       sum(input_tokens), sum(cached_input_tokens), sum(cache_write_input_tokens),
+                       sum(output_tokens), sum(reasoning_tokens),
                        coalesce(sum(latency_ms), 0), coalesce(sum(cost_pico), 0)
                 FROM {table} WHERE id BETWEEN %s AND %s AND project_id = %s
                 GROUP BY 1, 2, 3, 4, 5
@@ -486,7 +488,10 @@ def generate_usage(
                     unpriced_calls = {rollups}.unpriced_calls + excluded.unpriced_calls,
                     input_tokens = {rollups}.input_tokens + excluded.input_tokens,
                     cached_input_tokens = {rollups}.cached_input_tokens + excluded.cached_input_tokens,
+                    cache_write_input_tokens = {rollups}.cache_write_input_tokens
+                        + excluded.cache_write_input_tokens,
                     output_tokens = {rollups}.output_tokens + excluded.output_tokens,
+                    reasoning_tokens = {rollups}.reasoning_tokens + excluded.reasoning_tokens,
                     latency_ms_total = {rollups}.latency_ms_total + excluded.latency_ms_total,
                     cost_pico = {rollups}.cost_pico + excluded.cost_pico""",
             [first, last, base.project.pk],

@@ -10,22 +10,52 @@ tokens. The rules of thumb behind the thresholds and reasons come from the
 domain reference (``/work/shared/reference/000_f687c667e266e588.txt``, quoted
 as "ref:" in comments) and DESIGN.md, "Fine-tuning advice".
 
-Formulas, per call (tokens × price / 1,000,000):
+Formulas, per call (tokens × price / 1,000,000). Input tokens come in three
+tiers: cache reads, cache writes and the rest (uncached):
 
-    cached          = avg_input_tokens × cached_input_share
-    uncached        = avg_input_tokens − cached
+    cached          = avg_input_tokens × cached_input_share          # cache reads
+    written         = avg_input_tokens × cache_write_share           # cache writes
+    uncached        = avg_input_tokens − cached − written
     current         = (uncached × input_price + cached × cached_price
-                       + avg_output × output_price) / 1M
-    ft_input        = max(0, avg_input_tokens − tokens_removable)
-    ft_cached       = max(0, cached − tokens_removable)   # the cache held the static prefix
-    ft_uncached     = ft_input − ft_cached
-    fine_tuned      = (ft_uncached × ft_input_price + ft_cached × ft_cached_price
-                       + avg_output × ft_output_price) / 1M
+                       + written × cache_write_price + avg_output × output_price) / 1M
+    # the tuned model no longer needs the static prefix, which is what the cache
+    # held: removable tokens come off the reads first, then the writes, then uncached
+    ft_cached       = max(0, cached − tokens_removable)
+    ft_written      = max(0, written − max(0, tokens_removable − cached))
+    ft_uncached     = max(0, uncached − max(0, tokens_removable − cached − written))
+    ft_input        = ft_uncached + ft_cached + ft_written   # = max(0, avg_input − removable)
+    fine_tuned      = ((ft_uncached + ft_written) × ft_input_price   # no tuned write price
+                       + ft_cached × ft_cached_price + avg_output × ft_output_price) / 1M
     saving_per_call = current − fine_tuned                 # may be <= 0
-    monthly_savings = calls_per_month × saving_per_call
+    monthly_savings = calls_per_month × saving_per_call − ft_fixed_cost_per_month
     payback_months  = one_time_cost / monthly_savings      # None unless monthly_savings > 0
-    break_even      = one_time_cost / (horizon × saving_per_call)  # None unless saving > 0
+    break_even      = (one_time_cost / horizon + ft_fixed_cost_per_month) / saving_per_call
+                      # calls/month, rounded up; None unless saving > 0
     latency_saved   = prefill_ms_per_token × min(tokens_removable, avg_input_tokens)
+
+Without cache writes and hosting (both default to 0) these are the seed's
+formulas, figure for figure.
+
+Lifecycle (all optional; dates are ``datetime.date``, ISO "YYYY-MM-DD" in the
+what-if). ``training_available_until`` is the FIRST day the provider accepts
+no new training jobs, so training is open iff ``as_of < training_available_until``;
+``model_shutdown_date`` is the FIRST day the tuned model no longer serves.
+The payback completes on
+
+    payback_date = as_of + ceil(payback_months × 30.436875) days
+
+(30.436875 = 365.2425 / 12, the mean Gregorian month, so "6.25 months" means
+the same number of days whatever month it starts in). The check ``lifecycle``
+passes when training is open at ``as_of`` and, if there is a shutdown date,
+the payback exists and ``payback_date < model_shutdown_date`` (the saving must
+be banked while the model still serves). ``as_of`` defaults to today (UTC)
+only when a lifecycle date is given. The check and its reasons appear only
+when a lifecycle date is given, so inputs without one give exactly the seed's
+checks, figures, reasons and verdict.
+
+Verdict: ``fine_tune`` when every check passes; ``prepare_data`` when only
+``examples`` fails; ``keep_prompting`` otherwise (a failed lifecycle check
+always means ``keep_prompting``, with a reason naming the date).
 
 Full precision is kept internally; only the reported figures are rounded.
 """
@@ -33,6 +63,8 @@ Full precision is kept internally; only the reported figures are rounded.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import (
     ROUND_CEILING,
@@ -48,6 +80,9 @@ from typing import Any
 from prompts_app.lib.formatting import format_money, format_percent
 
 __all__ = [
+    "DAYS_PER_MONTH",
+    "WHAT_IF_ALL_KEYS",
+    "WHAT_IF_EXTRA_KEYS",
     "WHAT_IF_KEYS",
     "WHAT_IF_REQUIRED_KEYS",
     "UNITS",
@@ -56,6 +91,10 @@ __all__ = [
     "AdvisorInputs",
     "Verdict",
     "advise",
+    "parse_date",
+    "payback_date",
+    "remove_tokens",
+    "tier_cost",
     "training_cost",
     "validate_inputs",
 ]
@@ -83,6 +122,10 @@ Q_WHOLE = Decimal(1)
 FULL_TUNING_EXAMPLES_HIGH = 10_000
 
 MAX_SCHEDULE_MONTHS = 1200
+
+# The mean Gregorian month (365.2425 days / 12): turns a payback in months into
+# a payback date, the same number of days whatever month it starts in.
+DAYS_PER_MONTH = Decimal("30.436875")
 
 UNITS: dict[str, str] = {
     "current_cost_per_call": "USD/call",
@@ -132,7 +175,11 @@ _DECIMAL_FIELDS = (
     "prefill_ms_per_token",
     "volume_floor_calls_per_month",
     "eval_pass_rate",
+    "cache_write_share",
+    "cache_write_price_per_1m",
+    "ft_fixed_cost_per_month",
 )
+_DATE_FIELDS = ("as_of", "training_available_until", "model_shutdown_date")
 _INT_FIELDS = (
     "approved_examples",
     "versions_last_30_days",
@@ -141,7 +188,7 @@ _INT_FIELDS = (
     "full_tuning_examples",
     "max_versions_last_30_days",
 )
-_SHARE_FIELDS = ("cached_input_share", "eval_pass_rate")  # must lie in 0..1
+_SHARE_FIELDS = ("cached_input_share", "eval_pass_rate", "cache_write_share")  # 0..1
 
 
 @dataclass(frozen=True)
@@ -175,6 +222,15 @@ class AdvisorInputs:
     full_tuning_examples: int = 2000
     max_versions_last_30_days: int = 2
     eval_pass_rate: Decimal | None = None  # informational: consistency from the latest eval run
+    # 0..1: share of input tokens written to the prompt cache (cached + written <= 1)
+    cache_write_share: Decimal = Decimal(0)
+    cache_write_price_per_1m: Decimal | None = None  # default: input_price_per_1m (no write fee)
+    ft_fixed_cost_per_month: Decimal = Decimal(0)  # hosting the tuned model, per month
+    # Lifecycle (see the module docstring): the day the figures are for, the first
+    # day without new training jobs, the first day the tuned model no longer serves.
+    as_of: dt.date | None = None  # default: today (UTC), only when a lifecycle date is given
+    training_available_until: dt.date | None = None
+    model_shutdown_date: dt.date | None = None
 
     def __post_init__(self) -> None:
         for name in _DECIMAL_FIELDS:
@@ -184,10 +240,18 @@ class AdvisorInputs:
             object.__setattr__(self, name, _strict_decimal(name, value))
         for name in _INT_FIELDS:
             _strict_int(name, getattr(self, name))
+        for name in _DATE_FIELDS:
+            _strict_date(name, getattr(self, name))
         if self.payback_horizon_months == 0:
             raise AdvisorInputError(
                 "payback_horizon_months", "must be greater than 0 months"
             )
+        _check_shares(self.cached_input_share, self.cache_write_share)
+
+    @property
+    def has_lifecycle(self) -> bool:
+        """Whether a lifecycle date was given (the lifecycle check applies)."""
+        return self.training_available_until is not None or self.model_shutdown_date is not None
 
     def resolved(self) -> AdvisorInputs:
         """A copy with every defaulted price filled in (what the advice used)."""
@@ -214,14 +278,29 @@ class AdvisorInputs:
                 if self.ft_cached_input_price_per_1m is not None
                 else ft_input
             ),
+            cache_write_price_per_1m=(
+                self.cache_write_price_per_1m
+                if self.cache_write_price_per_1m is not None
+                else self.input_price_per_1m
+            ),
+            as_of=(
+                self.as_of
+                if self.as_of is not None or not self.has_lifecycle
+                else dt.datetime.now(dt.UTC).date()
+            ),
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-safe: Decimals as plain decimal strings, ints as ints, None as None."""
+        """JSON-safe: Decimals as plain decimal strings, dates as ISO strings
+        ("2027-01-14"), ints as ints, None as None."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            out[f.name] = _plain(value) if isinstance(value, Decimal) else value
+            if isinstance(value, Decimal):
+                value = _plain(value)
+            elif isinstance(value, dt.date):
+                value = value.isoformat()
+            out[f.name] = value
         return out
 
 
@@ -232,6 +311,7 @@ _OPTIONAL_NONE = frozenset(
         "cached_input_price_per_1m",
         "ft_cached_input_price_per_1m",
         "eval_pass_rate",
+        "cache_write_price_per_1m",
     }
 )
 
@@ -264,6 +344,24 @@ def _strict_int(name: str, value: object) -> None:
     _check_range(name, Decimal(value))
 
 
+def _strict_date(name: str, value: object) -> None:
+    # A datetime is a date subclass; refuse it so a time of day never sneaks in.
+    if value is not None and (not isinstance(value, dt.date) or isinstance(value, dt.datetime)):
+        raise AdvisorInputError(
+            name, f"must be a datetime.date or None, not {type(value).__name__}"
+        )
+
+
+def _check_shares(cached: Decimal, written: Decimal) -> None:
+    if cached + written > 1:
+        raise AdvisorInputError(
+            "cache_write_share",
+            "cache reads and writes are shares of the same input tokens: cached_input_share "
+            f"+ cache_write_share must be at most 1 (got {_plain(cached)} + {_plain(written)} "
+            f"= {_plain(cached + written)})",
+        )
+
+
 # What-if API (validate_inputs): exactly these keys.
 WHAT_IF_REQUIRED_KEYS: tuple[str, ...] = (
     "calls_per_month",
@@ -289,6 +387,22 @@ WHAT_IF_OPTIONAL_KEYS: tuple[str, ...] = (
     "max_versions_last_30_days",
 )
 WHAT_IF_KEYS: tuple[str, ...] = WHAT_IF_REQUIRED_KEYS + WHAT_IF_OPTIONAL_KEYS
+# Issue 13's keys: cache writes, the tuned model's cached price, hosting and the
+# lifecycle dates (ISO "YYYY-MM-DD"). All optional; absent, the seed's behaviour.
+# Kept apart from WHAT_IF_KEYS, which stays the seed's set (the admin's what-if
+# form lists exactly those).
+WHAT_IF_EXTRA_KEYS: tuple[str, ...] = (
+    "cache_write_share",
+    "cache_write_price_per_1m",
+    "ft_cached_input_price_per_1m",
+    "ft_fixed_cost_per_month",
+    "as_of",
+    "training_available_until",
+    "model_shutdown_date",
+)
+WHAT_IF_ALL_KEYS: tuple[str, ...] = WHAT_IF_KEYS + WHAT_IF_EXTRA_KEYS
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _coerce_decimal(name: str, value: object) -> Decimal:
@@ -317,25 +431,40 @@ def _coerce_int(name: str, value: object) -> int:
     return int(number)
 
 
-def validate_inputs(raw: object) -> AdvisorInputs:
+def parse_date(name: str, value: object) -> dt.date:
+    """An ISO date string, exactly "YYYY-MM-DD", as a ``datetime.date``; anything
+    else (other ISO forms, a time, a number) is refused naming ``name``."""
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise AdvisorInputError(name, f"is not a real date (got {value!r})") from None
+    raise AdvisorInputError(name, f"must be a date written YYYY-MM-DD, e.g. 2027-01-14 (got {value!r})")
+
+
+def validate_inputs(raw: object, *, other_keys: tuple[str, ...] = ()) -> AdvisorInputs:
     """Build :class:`AdvisorInputs` from a JSON-like dict (the what-if API).
 
-    Accepts exactly :data:`WHAT_IF_KEYS`; required keys are
-    :data:`WHAT_IF_REQUIRED_KEYS`. Numbers may be JSON numbers or numeric
-    strings (floats are converted through ``Decimal(str(x))``); an optional key
-    given as null takes its default. Raises :class:`AdvisorInputError` naming
-    the first bad field; ``.errors`` lists every problem found.
+    Accepts exactly :data:`WHAT_IF_ALL_KEYS` (the seed's :data:`WHAT_IF_KEYS`
+    plus :data:`WHAT_IF_EXTRA_KEYS`) and ``other_keys``, which the caller reads
+    and this function ignores (the strategy keys of the what-if); required keys
+    are :data:`WHAT_IF_REQUIRED_KEYS`. Numbers may be JSON numbers or numeric
+    strings (floats are converted through ``Decimal(str(x))``); dates are ISO
+    strings "YYYY-MM-DD"; an optional key given as null takes its default.
+    Raises :class:`AdvisorInputError` naming the first bad field; ``.errors``
+    lists every problem found.
     """
     if not isinstance(raw, dict):
         raise AdvisorInputError("inputs", f"must be a JSON object, not {type(raw).__name__}")
+    accepted = WHAT_IF_ALL_KEYS + tuple(other_keys)
     errors: dict[str, str] = {}
-    unknown = sorted(str(k) for k in raw if k not in WHAT_IF_KEYS)
+    unknown = sorted(str(k) for k in raw if k not in accepted)
     if unknown:
         errors[unknown[0]] = (
-            f"unknown key(s): {', '.join(unknown)}; accepted keys are {', '.join(WHAT_IF_KEYS)}"
+            f"unknown key(s): {', '.join(unknown)}; accepted keys are {', '.join(accepted)}"
         )
     values: dict[str, object] = {}
-    for key in WHAT_IF_KEYS:
+    for key in WHAT_IF_ALL_KEYS:
         value = raw.get(key)
         if value is None:
             if key in WHAT_IF_REQUIRED_KEYS:
@@ -344,12 +473,22 @@ def validate_inputs(raw: object) -> AdvisorInputs:
         try:
             if key in _INT_FIELDS:
                 values[key] = _coerce_int(key, value)
+            elif key in _DATE_FIELDS:
+                values[key] = parse_date(key, value)
             else:
                 values[key] = _coerce_decimal(key, value)
         except AdvisorInputError as exc:
             errors[key] = exc.message
     if not errors and values.get("payback_horizon_months") == 0:
         errors["payback_horizon_months"] = "must be greater than 0 months"
+    if not errors:
+        try:
+            _check_shares(
+                values.get("cached_input_share", Decimal(0)),  # type: ignore[arg-type]
+                values.get("cache_write_share", Decimal(0)),  # type: ignore[arg-type]
+            )
+        except AdvisorInputError as exc:
+            errors[exc.field] = exc.message
     if errors:
         first = next(iter(errors))
         raise AdvisorInputError(first, errors[first], errors)
@@ -448,12 +587,56 @@ class Advice:
         return out
 
 
+def tier_cost(
+    *,
+    uncached: Decimal,
+    reads: Decimal,
+    writes: Decimal,
+    output: Decimal,
+    input_price: Decimal,
+    read_price: Decimal,
+    write_price: Decimal,
+    output_price: Decimal,
+) -> Decimal:
+    """Cost of one call in USD, full precision: each token tier × its price per
+    1M tokens. The one per-call formula of the advisor and the strategies."""
+    return (
+        uncached * input_price + reads * read_price + writes * write_price + output * output_price
+    ) / ONE_MILLION
+
+
+def remove_tokens(
+    *, reads: Decimal, writes: Decimal, uncached: Decimal, removable: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """The (reads, writes, uncached) tiers left when a tuned model drops
+    ``removable`` static tokens. The static prefix is what the cache holds, so
+    they come off the cache reads first, then the writes, then the uncached
+    tokens; no tier goes below 0."""
+    left_reads = max(Decimal(0), reads - removable)
+    rest = max(Decimal(0), removable - reads)
+    left_writes = max(Decimal(0), writes - rest)
+    rest = max(Decimal(0), rest - writes)
+    return left_reads, left_writes, max(Decimal(0), uncached - rest)
+
+
+def payback_date(as_of: dt.date, payback_months: Decimal) -> dt.date | None:
+    """``as_of`` + ceil(payback_months × 30.436875) days (the mean Gregorian
+    month); None when that falls after 9999-12-31 (never, in practice)."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        days = (payback_months * DAYS_PER_MONTH).to_integral_value(rounding=ROUND_CEILING)
+    if days > (dt.date.max - as_of).days:
+        return None
+    return as_of + dt.timedelta(days=int(days))
+
+
 @dataclass(frozen=True)
 class _PerCall:
     cached: Decimal
+    written: Decimal
     uncached: Decimal
-    ft_input: Decimal
     ft_cached: Decimal
+    ft_written: Decimal
     ft_uncached: Decimal
     current: Decimal
     fine_tuned: Decimal
@@ -463,24 +646,38 @@ class _PerCall:
         return self.current - self.fine_tuned
 
 
-def _per_call(i: AdvisorInputs, cached_share: Decimal) -> _PerCall:
+def _per_call(i: AdvisorInputs, cached_share: Decimal, write_share: Decimal) -> _PerCall:
     """Per-call costs; ``i`` must be resolved (no None prices)."""
     cached = i.avg_input_tokens * cached_share
-    uncached = i.avg_input_tokens - cached
-    ft_input = max(Decimal(0), i.avg_input_tokens - i.tokens_removable)
-    ft_cached = max(Decimal(0), cached - i.tokens_removable)
-    ft_uncached = ft_input - ft_cached
-    current = (
-        uncached * i.input_price_per_1m
-        + cached * i.cached_input_price_per_1m
-        + i.avg_output_tokens * i.output_price_per_1m
-    ) / ONE_MILLION
-    fine_tuned = (
-        ft_uncached * i.ft_input_price_per_1m
-        + ft_cached * i.ft_cached_input_price_per_1m
-        + i.avg_output_tokens * i.ft_output_price_per_1m
-    ) / ONE_MILLION
-    return _PerCall(cached, uncached, ft_input, ft_cached, ft_uncached, current, fine_tuned)
+    written = i.avg_input_tokens * write_share
+    uncached = i.avg_input_tokens - cached - written
+    ft_cached, ft_written, ft_uncached = remove_tokens(
+        reads=cached, writes=written, uncached=uncached, removable=i.tokens_removable
+    )
+    current = tier_cost(
+        uncached=uncached,
+        reads=cached,
+        writes=written,
+        output=i.avg_output_tokens,
+        input_price=i.input_price_per_1m,
+        read_price=i.cached_input_price_per_1m,
+        write_price=i.cache_write_price_per_1m,
+        output_price=i.output_price_per_1m,
+    )
+    # The tuned side has no cache-write price: its writes cost plain tuned input.
+    fine_tuned = tier_cost(
+        uncached=ft_uncached,
+        reads=ft_cached,
+        writes=ft_written,
+        output=i.avg_output_tokens,
+        input_price=i.ft_input_price_per_1m,
+        read_price=i.ft_cached_input_price_per_1m,
+        write_price=i.ft_input_price_per_1m,
+        output_price=i.ft_output_price_per_1m,
+    )
+    return _PerCall(
+        cached, written, uncached, ft_cached, ft_written, ft_uncached, current, fine_tuned
+    )
 
 
 def advise(inputs: AdvisorInputs) -> Advice:
@@ -495,14 +692,17 @@ def advise(inputs: AdvisorInputs) -> Advice:
 
 
 def _advise(i: AdvisorInputs) -> Advice:
-    pc = _per_call(i, i.cached_input_share)
+    pc = _per_call(i, i.cached_input_share, i.cache_write_share)
     saving = pc.saving
-    monthly = i.calls_per_month * saving
+    fixed = i.ft_fixed_cost_per_month
+    monthly = i.calls_per_month * saving - fixed
     cost = i.one_time_cost
     horizon = i.payback_horizon_months
 
     payback = cost / monthly if monthly > 0 else None
-    break_even = cost / (horizon * saving) if saving > 0 else None
+    # = (cost / horizon + fixed) / saving, written so that with no hosting it is
+    # the seed's expression, digit for digit.
+    break_even = (cost + fixed * horizon) / (horizon * saving) if saving > 0 else None
     removed = min(i.tokens_removable, i.avg_input_tokens)
     latency = i.prefill_ms_per_token * removed
 
@@ -512,18 +712,32 @@ def _advise(i: AdvisorInputs) -> Advice:
         "examples": i.approved_examples >= i.min_approved_examples,
         "stability": i.versions_last_30_days <= i.max_versions_last_30_days,
     }
+    lifecycle = _lifecycle(i, payback) if i.has_lifecycle else None
+    if lifecycle is not None:
+        checks["lifecycle"] = lifecycle.ok
     if all(checks.values()):
         verdict = Verdict.FINE_TUNE.value
-    elif checks["payback"] and checks["volume"] and checks["stability"]:
+    elif (
+        checks["payback"]
+        and checks["volume"]
+        and checks["stability"]
+        and checks.get("lifecycle", True)
+    ):
         verdict = Verdict.PREPARE_DATA.value  # the money says yes, the data is not there yet
     else:
         verdict = Verdict.KEEP_PROMPTING.value
 
     reasons: list[str] = []
+    if lifecycle is not None:
+        reasons.extend(lifecycle.failed)  # a date that decides comes first
     reasons.append(_savings_reason(i, pc, monthly, removed))
     if i.cached_input_share > 0:
         reasons.append(_cache_reason(i, pc))
+    if i.cache_write_share > 0:
+        reasons.append(_cache_write_reason(i, pc))
     reasons.append(_payback_reason(i, monthly, saving, payback, break_even, checks["payback"]))
+    if lifecycle is not None:
+        reasons.extend(lifecycle.passed)
     reasons.append(_volume_reason(i, checks["volume"]))
     reasons.append(_examples_reason(i))
     reasons.append(_stability_reason(i, checks["stability"]))
@@ -577,12 +791,26 @@ def _savings_reason(i: AdvisorInputs, pc: _PerCall, monthly: Decimal, removed: D
         if i.tokens_removable > i.avg_input_tokens
         else ""
     )
+    fixed = i.ft_fixed_cost_per_month
     if saving > 0:
         source = (
             f"from dropping {_num(removed)} tokens per call{capped}"
             if removed > 0
             else "from the tuned model's lower prices (no tokens dropped)"
         )
+        if fixed > 0:
+            gross = monthly + fixed
+            hosting = f"{_money(fixed)} a month of hosting the tuned model"
+            if monthly > 0:
+                return (
+                    f"Fine-tuning saves {_money(monthly)} a month: {_money(saving)} per call "
+                    f"× {calls} calls = {_money(gross)}, {source}, less {hosting}."
+                )
+            net = "nothing" if monthly == 0 else f"{_money(-monthly)} a month more than it saves"
+            return (
+                f"Fine-tuning saves {_money(saving)} per call ({_money(gross)} a month at "
+                f"{calls} calls, {source}), but {hosting} leaves {net}."
+            )
         if monthly > 0:
             return (
                 f"Fine-tuning saves {_money(monthly)} a month: {_money(saving)} per call "
@@ -607,17 +835,20 @@ def _savings_reason(i: AdvisorInputs, pc: _PerCall, monthly: Decimal, removed: D
             f"the tuned model's prices ({tuned} per 1M tokens, against {base} for the base "
             f"model) outweigh the {_num(removed)} tokens removed per call{capped}"
         )
+    hosting = (
+        f"; hosting the tuned model would add {_money(fixed)} a month" if fixed > 0 else ""
+    )
     if saving == 0:
-        return f"Fine-tuning saves nothing ($0.00 per call): {why}."
+        return f"Fine-tuning saves nothing ($0.00 per call): {why}{hosting}."
     return (
         f"Fine-tuning would cost {_money(-saving)} more per call "
-        f"({_money(-monthly)} more a month at {calls} calls): {why}."
+        f"({_money(-(monthly + fixed))} more a month at {calls} calls): {why}{hosting}."
     )
 
 
 def _cache_reason(i: AdvisorInputs, pc: _PerCall) -> str:
     # DESIGN: "a long static prefix is often cached, which shrinks what tuning can save".
-    without = _per_call(i, Decimal(0)).saving
+    without = _per_call(i, Decimal(0), Decimal(0)).saving
     head = (
         f"{_pct(i.cached_input_share)} of input tokens ({_num(pc.cached)} of "
         f"{_num(i.avg_input_tokens)} per call) are served from the prompt cache"
@@ -638,6 +869,78 @@ def _cache_reason(i: AdvisorInputs, pc: _PerCall) -> str:
             )
         return f"{head}: {compare}."
     return f"{head} at the full input price ({_money(i.input_price_per_1m)} per 1M): {compare}."
+
+
+def _cache_write_reason(i: AdvisorInputs, pc: _PerCall) -> str:
+    head = (
+        f"{_pct(i.cache_write_share)} of input tokens ({_num(pc.written)} of "
+        f"{_num(i.avg_input_tokens)} per call) are written to the prompt cache"
+    )
+    price = (
+        f"at {_money(i.cache_write_price_per_1m)} per 1M "
+        f"({_money(i.input_price_per_1m)} uncached)"
+    )
+    dropped = pc.written - pc.ft_written
+    tuned = (
+        f"the tuned model would write {_num(dropped)} fewer per call and bills the rest "
+        f"({_num(pc.ft_written)}) at its input price ({_money(i.ft_input_price_per_1m)} per 1M)"
+    )
+    return f"{head} {price}: {tuned}."
+
+
+@dataclass(frozen=True)
+class _Lifecycle:
+    passed: list[str]
+    failed: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _lifecycle(i: AdvisorInputs, payback: Decimal | None) -> _Lifecycle:
+    """Training open at as_of, and the payback done before the tuned model's
+    shutdown; ``i`` resolved, so ``as_of`` is set."""
+    as_of = i.as_of
+    assert as_of is not None  # resolved() fills it whenever a lifecycle date is given
+    passed: list[str] = []
+    failed: list[str] = []
+    until = i.training_available_until
+    if until is not None:
+        if as_of < until:
+            passed.append(
+                f"New training jobs stop on {until.isoformat()}: as of {as_of.isoformat()} "
+                "training is open, so a run must start before then."
+            )
+        else:
+            failed.append(
+                f"Training closed on {until.isoformat()} (no new training jobs from that day; "
+                f"as of {as_of.isoformat()}): there is nothing to tune, so keep prompting."
+            )
+    shutdown = i.model_shutdown_date
+    if shutdown is not None:
+        shuts = "shut down" if shutdown <= as_of else "shuts down"
+        if payback is None:
+            failed.append(
+                f"The tuned model {shuts} on {shutdown.isoformat()}, and the one-time cost "
+                "never pays back before it: keep prompting."
+            )
+        else:
+            done = payback_date(as_of, payback)
+            months = f"{_num(_q(payback, Q_MONTHS), 2, 2)} months from {as_of.isoformat()}"
+            when = "after 9999-12-31" if done is None else f"on {done.isoformat()}"
+            if done is not None and done < shutdown:
+                passed.append(
+                    f"The tuned model shuts down on {shutdown.isoformat()}; the payback "
+                    f"completes {when} ({months}), before it."
+                )
+            else:
+                failed.append(
+                    f"The tuned model {shuts} on {shutdown.isoformat()}, before the payback "
+                    f"completes {when} ({months}): the run would not pay for itself, so keep "
+                    "prompting."
+                )
+    return _Lifecycle(passed, failed)
 
 
 def _saving_phrase(value: Decimal, *, verb: bool = True) -> str:

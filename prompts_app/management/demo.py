@@ -11,17 +11,21 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
+from prompts_app.lib import assertions as checks
 from prompts_app.models import (
     PICO,
     AdvisorSettings,
+    EvalCaseResult,
+    EvalRun,
     ModelPrice,
     Project,
     Prompt,
     PromptVersion,
+    Provider,
     UsageRollup,
 )
 from prompts_app.selectors.library import prompt_resolve, render_payload
-from prompts_app.services import library
+from prompts_app.services import evals, library
 from prompts_app.services.pricing import call_cost
 
 CATEGORIES = {
@@ -234,3 +238,83 @@ def usage_generate(project: Project, *, days: int = 60, today: dt.date | None = 
             )
             written += 1
     return written
+
+
+# --- eval evidence for the advice: ticket-triage on gpt-4o-mini and on gpt-5.6-luna
+
+CANDIDATE_MODEL = "gpt-5.6-luna"
+EVIDENCE_CASES = 20
+
+
+def _recorded_results(run: EvalRun, answers: dict[str, str], model: str) -> None:
+    """Store one answer per case as if the provider had given it (the demo has no
+    LLM to call), graded by the real assertions, priced by the price sheet."""
+    price = ModelPrice.objects.in_force(project=run.prompt_version.prompt.project, model=model)
+    for case in run.cases:
+        output = answers[case["name"]]
+        verdicts = [
+            checks.check(output, a, case["expected_output"]).as_dict() for a in case["assertions"]
+        ]
+        EvalCaseResult.objects.create(
+            run=run,
+            case_name=case["name"],
+            status=(
+                EvalCaseResult.PASSED if all(v["passed"] for v in verdicts) else EvalCaseResult.FAILED
+            ),
+            output=output,
+            latency_ms=420,
+            input_tokens=20_800,
+            output_tokens=3,
+            cost=call_cost(price, input_tokens=20_800, output_tokens=3) if price else None,
+            assertions=verdicts,
+        )
+
+
+def triage_eval_evidence(project: Project) -> EvalRun | None:
+    """A graded run of ticket-triage's production version on its own model and one
+    on a downshift candidate, with recorded answers, so the advice shows a move
+    with eval evidence. None if the candidate run exists already."""
+    prompt = Prompt.objects.filter(project=project, name="ticket-triage").first()
+    if prompt is None or EvalRun.objects.filter(
+        prompt_version__prompt=prompt, candidate_model=CANDIDATE_MODEL
+    ).exists():
+        return None
+    version = prompt.versions.get(number=1)
+    examples = [e for e in version.example_set_version.as_render_examples()][:EVIDENCE_CASES]
+    provider, _ = Provider.objects.get_or_create(
+        project=project,
+        name="recorded-demo",
+        defaults={
+            "base_url": "http://127.0.0.1:9/v1",
+            "model": "gpt-4o-mini",
+            "api_key_env": "",
+        },
+    )
+    cases = [
+        {
+            "name": f"ticket-{n + 1:02d}",
+            "variables": {"message": example["input"]["message"]},
+            "expected_output": example["output"],
+            "assertions": [
+                {"type": "equals"},
+                {"type": "regex", "pattern": r"^[a-z_]+$"},  # one bare category id
+            ],
+        }
+        for n, example in enumerate(examples)
+    ]
+    with transaction.atomic():
+        evals.eval_suite_update(prompt=prompt, cases=cases, provider=provider.name)
+        baseline = evals.eval_run_create(version=version, requested_by="demo")
+    evals.eval_run_start(run_id=baseline.pk)
+    truth = {case["name"]: case["expected_output"] for case in cases}
+    # gpt-4o-mini misses one hard case; the candidate misses the same one.
+    answers = {**truth, "ticket-07": "return_request"}
+    _recorded_results(baseline, answers, "gpt-4o-mini")
+    evals.eval_run_finalize(run_id=baseline.pk)
+    with transaction.atomic():
+        candidate = evals.eval_run_request_candidate(
+            version=version, model=CANDIDATE_MODEL, requested_by="demo"
+        )
+    evals.eval_run_start(run_id=candidate.pk)
+    _recorded_results(candidate, answers, CANDIDATE_MODEL)
+    return evals.eval_run_finalize(run_id=candidate.pk)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count, Q
+
 from prompts_app.errors import DomainError, NotFound
-from prompts_app.lib import advisor
+from prompts_app.lib import advisor, strategies
 from prompts_app.models import (
     AdviceState,
     Alert,
     Project,
     Prompt,
+    WebhookDelivery,
 )
 
 # Months of cumulative savings against the one-time cost that every advice shows
@@ -20,17 +23,27 @@ PAYBACK_SCHEDULE_MONTHS = 24
 
 def what_if_advice(*, inputs: dict[str, Any]) -> dict:
     """The advisor on inputs given by hand (nothing read from the ledger, nothing
-    stored), with the payback schedule over PAYBACK_SCHEDULE_MONTHS.
+    stored), with the payback schedule over PAYBACK_SCHEDULE_MONTHS, and the
+    strategies compared (`lib.strategies.compare`) under "strategies".
+
+    `inputs` takes the advisor's keys (`advisor.WHAT_IF_ALL_KEYS`) and the
+    optional strategy keys (`strategies.STRATEGY_KEYS`; see
+    `strategies.validate_what_if`). The seed's keys alone give the same verdict
+    and figures as before, and two strategies: keep, and the fine-tune the
+    inputs describe (model and provider "what-if"). A prompt's
+    `strategies.strategy_inputs_as_what_if` body gives that prompt's figures.
 
     Bad inputs raise `DomainError` naming the first bad field; `details["errors"]`
     maps every bad field to its problem."""
     try:
-        result = advisor.advise(advisor.validate_inputs(inputs))
+        advisor_inputs, strategy_inputs = strategies.validate_what_if(inputs)
     except advisor.AdvisorInputError as exc:
         raise DomainError(
             f"{exc.field}: {exc.message}", field=exc.field, details={"errors": exc.errors}
         ) from None
-    return result.as_dict(schedule_months=PAYBACK_SCHEDULE_MONTHS)
+    result = advisor.advise(advisor_inputs).as_dict(schedule_months=PAYBACK_SCHEDULE_MONTHS)
+    result["strategies"] = [found.as_dict() for found in strategies.compare(strategy_inputs)]
+    return result
 
 
 # --- the daily advice pass's verdicts -------------------------------------------
@@ -75,3 +88,33 @@ def alert_get(*, project: Project, alert_id: Any) -> Alert:
     if found is None:
         raise NotFound(f"No alert {pk} in project '{project.name}'.", field="id")
     return found
+
+
+def alert_list_narrowed(*, alerts, state: str | None = None, kind: str | None = None):
+    """`alerts` (the admin's list) narrowed to one state and/or one kind; an empty
+    or None value leaves that side whole. Unlike `alert_list`, an unknown value is
+    no error: it comes from a list filter's URL and simply matches nothing."""
+    if state:
+        alerts = alerts.filter(state=state)
+    if kind:
+        alerts = alerts.filter(kind=kind)
+    return alerts
+
+
+# --- webhooks -------------------------------------------------------------------
+
+
+def webhook_list_counted(*, webhooks):
+    """`webhooks` (the admin's list) with `delivered`, `pending` and `failed`
+    delivery counts in the list's own query, instead of three counts per row."""
+    return webhooks.annotate(
+        delivered=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.DELIVERED)),
+        pending=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.PENDING)),
+        failed=Count("deliveries", filter=Q(deliveries__status=WebhookDelivery.FAILED)),
+    )
+
+
+def webhook_delivery_list_with_webhook(*, deliveries):
+    """`deliveries` (an alert's, on its admin page) with their webhook joined: each
+    row shows the webhook's URL."""
+    return deliveries.select_related("webhook")

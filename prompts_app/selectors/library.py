@@ -7,8 +7,9 @@ import difflib
 import json
 from typing import Any
 
-from django.db.models import Prefetch, Q, TextField
-from django.db.models.functions import Cast
+from django.db import connections
+from django.db.models import BooleanField, Count, Prefetch, Q
+from django.db.models.expressions import RawSQL
 
 from promptledger import rendering
 from prompts_app.errors import DomainError, NotFound
@@ -16,6 +17,8 @@ from prompts_app.infra import cache as resolve_cache
 from prompts_app.lib.jsonutil import sha256_of
 from prompts_app.lib.tokens import count_rendered_tokens
 from prompts_app.models import (
+    ApiKey,
+    Example,
     ExampleSet,
     ExampleSetVersion,
     Label,
@@ -41,6 +44,53 @@ def prompt_list(*, project: Project):
         .prefetch_related(Prefetch("labels", queryset=Label.objects.select_related("version")))
         .order_by("name")
     )
+
+
+def prompt_list_with_labels(*, prompts):
+    """`prompts` (the admin's list, already filtered and ordered) with each prompt's
+    labels and their versions fetched in one more query, so a list that shows
+    "production→v3" reads no label per row."""
+    return prompts.prefetch_related(
+        Prefetch("labels", queryset=Label.objects.select_related("version"))
+    )
+
+
+# --- projects and keys --------------------------------------------------------
+
+
+def project_list_counted(*, projects):
+    """`projects` (the admin's list) with `prompts_total` and `active_keys_total`
+    counted in the list's own query, instead of two counts per row.
+
+    Both are distinct counts: the two joins multiply each other's rows."""
+    return projects.annotate(
+        prompts_total=Count("prompts", distinct=True),
+        active_keys_total=Count(
+            "api_keys", filter=Q(api_keys__revoked_at__isnull=True), distinct=True
+        ),
+    )
+
+
+def project_choices():
+    """Every project by name: what a form's project dropdown offers."""
+    return Project.objects.order_by("name")
+
+
+def project_names_unprotected_by_default() -> list[str]:
+    """Projects whose new prompts start with production unprotected, by name: the
+    add-prompt page names them, since its default then differs from project to
+    project."""
+    return list(
+        Project.objects.filter(protect_production_by_default=False)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def api_key_get(*, pk: Any) -> ApiKey | None:
+    """The key with its project, or None: the page that shows a new key once reads
+    None as "already shown or gone" rather than as an error."""
+    return ApiKey.objects.select_related("project").filter(pk=pk).first()
 
 
 def _parse_version_number(value: Any, *, field: str = "version") -> int:
@@ -75,6 +125,19 @@ def prompt_version_list(*, prompt: Prompt):
         .select_related("example_set_version__example_set")
         .order_by("-number")
     )
+
+
+def prompt_version_history(*, prompt: Prompt) -> list[PromptVersion]:
+    """The prompt's versions, newest first, each with its labels: the edit page
+    names every version by its labels ("v3 (production)") and starts from the one
+    labelled production, so they are fetched once for all versions."""
+    return list(prompt_version_list(prompt=prompt).prefetch_related("labels"))
+
+
+def prompt_version_numbers(*, prompt: Prompt) -> list[int]:
+    """The prompt's version numbers, newest first: all a diff form's choices need
+    (no version bodies read)."""
+    return list(prompt_version_list(prompt=prompt).values_list("number", flat=True))
 
 
 def prompt_version_for(
@@ -326,13 +389,65 @@ def example_set_version_get(*, example_set: ExampleSet, number: Any) -> ExampleS
     return found
 
 
+def example_set_version_list_counted(*, example_set: ExampleSet):
+    """The set's versions, newest first, each with `example_count` and
+    `approved_count` counted in the same query: the set's page lists every
+    version with both, and a version can hold thousands of examples."""
+    return example_set.versions.annotate(
+        example_count=Count("examples"),
+        approved_count=Count("examples", filter=Q(examples__approved=True)),
+    ).order_by("-number")
+
+
+def example_set_version_choices(*, project: Project | None = None):
+    """Example-set versions a prompt version can pin, by project, set and newest
+    number (only `project`'s when given), with their set and project joined: the
+    dropdown names each as "project/set vN"."""
+    versions = ExampleSetVersion.objects.select_related("example_set__project").order_by(
+        "example_set__project__name", "example_set__name", "-number"
+    )
+    if project is not None:
+        versions = versions.filter(example_set__project=project)
+    return versions
+
+
+def _json_values_contain(*, table: str, column: str, text: str, using: str) -> RawSQL:
+    """SQL that is true when a string or number anywhere inside the JSON `column`
+    contains `text`, any case (ASCII letters only on SQLite, as with its LIKE).
+
+    Keys, quotes and brackets never match, unlike a LIKE on the JSON's text, where
+    a key name such as "name" or a quote matches nearly every row. PostgreSQL walks
+    the value with a JSON path, SQLite with json_tree (both in the database, so a
+    search still pages). The column is named with its table: RawSQL does not
+    resolve names, and the examples query never aliases its own table."""
+    connection = connections[using]
+    target = f"{connection.ops.quote_name(table)}.{connection.ops.quote_name(column)}"
+    pattern = f"%{connection.ops.prep_for_like_query(text)}%"
+    if connection.vendor == "postgresql":
+        sql = (
+            f"EXISTS (SELECT 1 FROM jsonb_path_query({target}, 'strict $.**') AS node(value) "
+            "WHERE jsonb_typeof(node.value) IN ('string', 'number') "
+            "AND UPPER(node.value #>> '{}') LIKE UPPER(%s))"
+        )
+    elif connection.vendor == "sqlite":
+        sql = (
+            f"EXISTS (SELECT 1 FROM json_tree({target}) "
+            "WHERE type IN ('text', 'integer', 'real') AND atom LIKE %s ESCAPE '\\')"
+        )
+    else:
+        raise NotImplementedError(f"No JSON value search for {connection.vendor}.")
+    return RawSQL(sql, [pattern], output_field=BooleanField())
+
+
 def example_list(*, version: ExampleSetVersion, search: str = ""):
-    """The examples of one version in order; `search` keeps those whose input
-    (its JSON text) or output contains it, any case."""
+    """The examples of one version in order; `search` keeps those with an input
+    value (a string or number, at any depth; a string input itself) or an output
+    that contains it, any case. Key names and JSON punctuation do not match."""
     examples = version.examples.order_by("position")
     search = (search or "").strip()
     if search:
-        examples = examples.annotate(input_text=Cast("input", TextField())).filter(
-            Q(input_text__icontains=search) | Q(output__icontains=search)
+        in_input = _json_values_contain(
+            table=Example._meta.db_table, column="input", text=search, using=examples.db
         )
+        examples = examples.filter(Q(in_input) | Q(output__icontains=search))
     return examples

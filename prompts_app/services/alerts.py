@@ -47,16 +47,26 @@ def _alert_message(prompt: Prompt, advice: dict, kind: str) -> str:
     return f"Fine-tuning no longer pays off for '{prompt.name}' (verdict now: {advice['verdict']})."
 
 
-def alert_create(*, prompt: Prompt, kind: str, advice: dict) -> Alert:
+def alert_create(
+    *,
+    prompt: Prompt,
+    kind: str,
+    advice: dict,
+    message: str | None = None,
+    figures: dict | None = None,
+) -> Alert:
+    """Store an alert and queue its email and webhooks (after commit). The verdict
+    alerts word themselves from `advice`; the others bring `message` and `figures`."""
     alert = Alert.objects.create(
         project=prompt.project,
         prompt=prompt,
         kind=kind,
-        message=_alert_message(prompt, advice, kind),
+        message=message or _alert_message(prompt, advice, kind),
         figures={
             "verdict": advice["verdict"],
             **(advice.get("figures") or {}),
             "reasons": advice["reasons"],
+            **(figures or {}),
         },
     )
     deliveries = [

@@ -1,7 +1,8 @@
 """Eval runs: configuration, the run's steps, and its summary.
 
 A run is made for every new version (after the transaction commits) and can
-be asked for again. Its steps are idempotent so a redelivered Celery message
+be asked for again, on the version's own model or on a candidate model (see
+`eval_run_request_candidate`). Its steps are idempotent so a redelivered Celery message
 never duplicates work: `eval_run_start` claims the run and computes the static
 checks, each `eval_case_execute` writes at most one result per (case, repeat)
 (a unique constraint backs it), and `eval_run_finalize` closes the run under a
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from promptledger import rendering
-from prompts_app.errors import DomainError, NotFound
+from prompts_app.errors import Conflict, DomainError, NotFound
 from prompts_app.infra import jobs
 from prompts_app.lib import assertions as checks
 from prompts_app.lib.providers import ProviderError, chat_completion
@@ -186,7 +187,11 @@ def _provider_snapshot(provider: Provider | None) -> dict | None:
 
 
 def eval_run_create(
-    *, version: PromptVersion, trigger: str = EvalRun.TRIGGER_MANUAL, requested_by: str = ""
+    *,
+    version: PromptVersion,
+    trigger: str = EvalRun.TRIGGER_MANUAL,
+    requested_by: str = "",
+    candidate_model: str = "",
 ) -> EvalRun:
     """Make a run of the prompt's suite as it is now; it is enqueued once the
     transaction commits (never before, so a worker always finds the row)."""
@@ -199,6 +204,7 @@ def eval_run_create(
         cases=cases,
         provider=_provider_snapshot(suite.provider if suite else None),
         repeats=suite.repeats if suite else 1,
+        candidate_model=candidate_model,
     )
     transaction.on_commit(lambda: eval_run_enqueue(run_id=run.pk))
     return run
@@ -209,6 +215,65 @@ def eval_run_request(*, version: PromptVersion, requested_by: str = "") -> EvalR
     """A re-run asked for by a person (admin or API)."""
     return eval_run_create(
         version=version, trigger=EvalRun.TRIGGER_MANUAL, requested_by=requested_by
+    )
+
+
+CANDIDATE_MODEL_MAX_LENGTH = EvalRun._meta.get_field("candidate_model").max_length
+
+
+@transaction.atomic
+def eval_run_request_candidate(
+    *, version: PromptVersion, model: str, requested_by: str = ""
+) -> EvalRun:
+    """A manual run of the version's suite on `model` instead of the version's own
+    model: same provider endpoint, same cases, every answer from `model` (a
+    rubric is still graded by the version's own model, so the candidate's pass
+    rate and its baseline's have the same judge). Evidence for a strategy that
+    changes the model; it never counts for the version's status or the gate.
+
+    Refused (nothing stored, nothing queued) when the model name is empty, too
+    long or has spaces or control characters, when it is the version's own model
+    (ask for a normal run instead), or when the suite has no provider or no case."""
+    field = "candidate_model"
+    name = model.strip() if isinstance(model, str) else ""
+    if not name:
+        raise DomainError("Name the candidate model to run the suite on.", field=field)
+    if len(name) > CANDIDATE_MODEL_MAX_LENGTH:
+        raise DomainError(
+            f"A model name has at most {CANDIDATE_MODEL_MAX_LENGTH} characters.", field=field
+        )
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        raise DomainError(
+            "A model name has no spaces or control characters.", field=field
+        )
+    suite = EvalSuite.objects.filter(prompt_id=version.prompt_id).select_related("provider").first()
+    if suite is None or suite.provider is None:
+        raise Conflict(
+            "The eval suite has no model provider, so a candidate model's answers could not be "
+            "graded. Give the suite a provider first.",
+            field="provider",
+            code="no_provider",
+        )
+    if not suite.cases.exists():
+        raise Conflict(
+            "The eval suite has no cases: there is nothing to run the candidate model on. "
+            "Add cases first.",
+            field="cases",
+            code="no_cases",
+        )
+    own = _version_model(version, _provider_snapshot(suite.provider))
+    if name == own:
+        raise DomainError(
+            f"'{name}' is the model v{version.number} already uses: that is a normal run, "
+            "not a candidate. Re-run the version instead.",
+            field=field,
+            code="not_a_candidate",
+        )
+    return eval_run_create(
+        version=version,
+        trigger=EvalRun.TRIGGER_MANUAL,
+        requested_by=requested_by,
+        candidate_model=name,
     )
 
 
@@ -259,10 +324,22 @@ def _version_model(version: PromptVersion, provider: dict | None) -> str | None:
     return version.model_config.get("model") or (provider or {}).get("model")
 
 
-def static_checks(version: PromptVersion, cases: list[dict], provider: dict | None = None) -> dict:
+def _run_model(run: EvalRun) -> str | None:
+    """The model a run's answers come from: its candidate, else the version's own."""
+    return run.candidate_model or _version_model(run.prompt_version, run.provider)
+
+
+def static_checks(
+    version: PromptVersion,
+    cases: list[dict],
+    provider: dict | None = None,
+    *,
+    model: str | None = None,
+) -> dict:
     """Render every case; token count and estimated cost per call (input tokens
-    at the input price, plus the expected output's tokens at the output price)."""
-    model = _version_model(version, provider)
+    at the input price, plus the expected output's tokens at the output price)
+    on `model`, by default the version's own."""
+    model = model or _version_model(version, provider)
     price = _price_for(version, model)
     per_case, input_tokens, output_tokens = [], [], []
     for case in cases:
@@ -357,7 +434,7 @@ def eval_run_start(*, run_id: int) -> list[tuple[str, int]]:
             run.save(update_fields=["status", "started_at"])
     run = _load_run(run_id)
     version = run.prompt_version
-    static = static_checks(version, run.cases, run.provider)
+    static = static_checks(version, run.cases, run.provider, model=_run_model(run))
     static["compared"] = _comparison(version, run.cases, run.provider, static)
     with transaction.atomic():
         locked = EvalRun.objects.select_for_update().get(pk=run_id)
@@ -411,7 +488,10 @@ def eval_case_execute(*, run_id: int, case_name: str, repeat_index: int) -> Eval
         logger.error("eval run %s has no case %r", run_id, case_name)
         return None
     version = run.prompt_version
-    model = _version_model(version, run.provider)
+    model = _run_model(run)
+    # The judge of a rubric is the version's own model even on a candidate run, so
+    # the candidate's pass rate and its baseline's are graded alike.
+    grader_model = _version_model(version, run.provider)
     result = EvalCaseResult(run=run, case_name=case_name, repeat_index=repeat_index)
     try:
         rendered = render_case(version, case["variables"])
@@ -443,7 +523,7 @@ def eval_case_execute(*, run_id: int, case_name: str, repeat_index: int) -> Eval
             try:
                 grade = _provider_call(
                     run.provider,
-                    model,
+                    grader_model,
                     checks.rubric_messages(completion.text, assertion, task_text),
                     {},
                 )
@@ -493,6 +573,45 @@ def _rate(part: int, whole: int) -> str | None:
     return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"))) if whole else None
 
 
+COST_PLACES = Decimal("0.0000000001")  # as EvalCaseResult.cost stores it
+
+
+def _evidence_figures(cases: list[dict], results: list[EvalCaseResult]) -> dict:
+    """The three figures a candidate model is judged on, over the calls that got an
+    answer graded (a provider or grader failure is an error, not a grade):
+
+    - pass_rate: share of graded calls that passed every assertion;
+    - format_adherence: share of graded answers of cases with format assertions
+      (checks.FORMAT_TYPES: is_json, json_schema, regex) that pass all of them;
+      None when the suite has no format assertion (or no answer to check);
+    - cost_per_call: mean cost of the priced calls, a Decimal string; None when
+      no call has a price (the model is not on the project's price sheet)."""
+    graded = [r for r in results if r.status != EvalCaseResult.ERROR]
+    passed = sum(r.status == EvalCaseResult.PASSED for r in graded)
+    with_format = {
+        case["name"]
+        for case in cases
+        if any(a["type"] in checks.FORMAT_TYPES for a in case["assertions"])
+    }
+    # A case that did not render has no answer and no verdicts: nothing to judge.
+    format_verdicts = [
+        [v["passed"] for v in r.assertions if v["type"] in checks.FORMAT_TYPES]
+        for r in graded
+        if r.case_name in with_format
+    ]
+    format_verdicts = [verdicts for verdicts in format_verdicts if verdicts]
+    costs = [r.cost for r in graded if r.cost is not None]
+    mean_cost = sum(costs, Decimal(0)) / len(costs) if costs else None
+    return {
+        "graded_calls": len(graded),
+        "pass_rate": _rate(passed, len(graded)),
+        "format_adherence": _rate(sum(all(v) for v in format_verdicts), len(format_verdicts))
+        if format_verdicts
+        else None,
+        "cost_per_call": str(mean_cost.quantize(COST_PLACES)) if mean_cost is not None else None,
+    }
+
+
 def _model_summary(run: EvalRun, results: list[EvalCaseResult]) -> dict:
     by_case: dict[str, list[EvalCaseResult]] = {}
     for result in results:
@@ -500,6 +619,7 @@ def _model_summary(run: EvalRun, results: list[EvalCaseResult]) -> dict:
     costs = [r.cost for r in results if r.cost is not None]
     latencies = sorted(r.latency_ms for r in results if r.latency_ms is not None)
     passed = sum(r.status == EvalCaseResult.PASSED for r in results)
+    figures = _evidence_figures(run.cases, results)
     return {
         "calls": len(results),
         "passed": passed,
@@ -514,6 +634,8 @@ def _model_summary(run: EvalRun, results: list[EvalCaseResult]) -> dict:
             [r.output_tokens for r in results if r.status != EvalCaseResult.ERROR]
         ),
         "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
+        "format_adherence": figures["format_adherence"],
+        "cost_per_call": figures["cost_per_call"],
         "cases": [_case_consistency(case, by_case.get(case["name"], [])) for case in run.cases],
     }
 
@@ -542,6 +664,78 @@ def _production_pass_rate(run: EvalRun) -> dict | None:
     }
 
 
+BASELINE_LOOKBACK = 20  # the newest runs of a version searched for one on the same cases
+
+
+def _baseline_run(run: EvalRun) -> EvalRun | None:
+    """The current model's run to compare a candidate run with: the latest graded
+    run (passed or failed) on the version's own model, with exactly the candidate
+    run's cases, of the same version, else of the production version."""
+    versions = [run.prompt_version]
+    label = (
+        Label.objects.filter(prompt_id=run.prompt_version.prompt_id, name=Label.PRODUCTION)
+        .select_related("version")
+        .first()
+    )
+    if label is not None and label.version_id != run.prompt_version_id:
+        versions.append(label.version)
+    for version in versions:
+        graded = (
+            EvalRun.objects.filter(
+                prompt_version=version,
+                candidate_model="",
+                status__in=[EvalRun.PASSED, EvalRun.FAILED],
+            )
+            .select_related("prompt_version")
+            .order_by("-finished_at", "-id")[:BASELINE_LOOKBACK]
+        )
+        for other in graded:
+            # Pass rates on different cases say nothing about each other.
+            if other.provider and other.cases == run.cases:
+                return other
+    return None
+
+
+def _candidate_summary(run: EvalRun, results: list[EvalCaseResult]) -> dict:
+    """A candidate run's pass rate, format adherence and cost per call beside the
+    same figures of the current model (`baseline`: its latest graded run on the
+    same cases, or None when it has none)."""
+    version = run.prompt_version
+    figures = _evidence_figures(run.cases, results)
+    priced = _price_for(version, run.candidate_model) is not None
+    baseline_run = _baseline_run(run)
+    baseline = None
+    if baseline_run is not None:
+        theirs = _evidence_figures(baseline_run.cases, list(baseline_run.results.all()))
+        baseline = {
+            "run": baseline_run.pk,
+            "version": baseline_run.prompt_version.number,
+            "model": _version_model(baseline_run.prompt_version, baseline_run.provider),
+            "status": baseline_run.status,
+            **theirs,
+        }
+    notes = []
+    if not priced:
+        notes.append(
+            f"{run.candidate_model} has no price in force on this project's price sheet, so "
+            "its cost per call is unknown: add a price under Model prices."
+        )
+    if baseline is None:
+        notes.append(
+            f"The current model has no graded run of v{version.number} on these cases to "
+            "compare with: re-run the version, then the candidate."
+        )
+    return {
+        "model": run.candidate_model,
+        "version_model": _version_model(version, run.provider),
+        "grader_model": _version_model(version, run.provider),
+        "priced": priced,
+        **figures,
+        "baseline": baseline,
+        "notes": notes,
+    }
+
+
 @transaction.atomic
 def eval_run_finalize(*, run_id: int) -> EvalRun | None:
     """Close the run once every expected result is in; a no-op before that and after."""
@@ -555,6 +749,8 @@ def eval_run_finalize(*, run_id: int) -> EvalRun | None:
     static = summary["static"]
     if run.provider:
         summary["model"] = _model_summary(run, results)
+    if run.candidate_model:
+        summary["candidate"] = _candidate_summary(run, results)
     summary["production"] = _production_pass_rate(run)
     errors = [r for r in results if r.status == EvalCaseResult.ERROR]
     if not run.cases:

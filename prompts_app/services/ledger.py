@@ -9,6 +9,13 @@ batch) is a duplicate when the event says the same thing, and a conflict when
 it does not: the first version stands either way, and conflicts are listed per
 event so the client learns that it reuses ids.
 
+Input comes in three tiers: `input_tokens` counts every input token; of them
+`cached_input_tokens` were cache reads and `cache_write_input_tokens` cache
+writes (the rest uncached), each priced with its own price of the row in force
+(`pricing.call_cost`). `reasoning_tokens` are part of `output_tokens` (billed as
+output) and recorded for information. Clients that send neither of the two newer
+counts are taken to mean 0.
+
 Events are inserted with ON CONFLICT DO NOTHING RETURNING, so exactly the
 rows this request inserted — never a duplicate from a retry or a concurrent
 request — are added to the rollups, by atomic upserts taken in key order (no
@@ -46,7 +53,9 @@ EVENT_KEYS = {
     "model",
     "input_tokens",
     "cached_input_tokens",
+    "cache_write_input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "latency_ms",
     "status",
     "timestamp",
@@ -78,10 +87,8 @@ class IngestResult:
         }
 
 
-def _int(
-    event: dict, key: str, *, required: bool, default: int | None = None, upper: int = MAX_TOKENS
-) -> int | None:
-    value = event.get(key, default)
+def _int(event: dict, key: str, *, required: bool, upper: int = MAX_TOKENS) -> int | None:
+    value = event.get(key)
     if value is None:
         if required:
             raise Rejected(f"'{key}' is required.", key)
@@ -220,10 +227,26 @@ def _clean_event(
         raise Rejected(f"Prompt '{name}' has no version {version}.", "version")
     model = _str(event, "model", required=True, limit=200)
     input_tokens = _int(event, "input_tokens", required=True)
-    cached = _int(event, "cached_input_tokens", required=False, default=0)
+    # The optional counts: absent or null means none (0), as an older client sends them.
+    cached = _int(event, "cached_input_tokens", required=False) or 0
     if cached > input_tokens:
         raise Rejected("'cached_input_tokens' cannot exceed 'input_tokens'.", "cached_input_tokens")
+    written = _int(event, "cache_write_input_tokens", required=False) or 0
+    if cached + written > input_tokens:
+        raise Rejected(
+            f"'cache_write_input_tokens' ({written:,}) plus 'cached_input_tokens' ({cached:,}) "
+            f"cannot exceed 'input_tokens' ({input_tokens:,}): input counts every input token, "
+            "cache reads and cache writes included.",
+            "cache_write_input_tokens",
+        )
     output_tokens = _int(event, "output_tokens", required=True)
+    reasoning = _int(event, "reasoning_tokens", required=False) or 0
+    if reasoning > output_tokens:
+        raise Rejected(
+            f"'reasoning_tokens' ({reasoning:,}) cannot exceed 'output_tokens' "
+            f"({output_tokens:,}): output counts every output token, reasoning included.",
+            "reasoning_tokens",
+        )
     latency = _int(event, "latency_ms", required=False, upper=86_400_000)
     status = event.get("status", UsageEvent.STATUS_OK)
     if status not in (UsageEvent.STATUS_OK, UsageEvent.STATUS_ERROR):
@@ -237,6 +260,7 @@ def _clean_event(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cached_input_tokens=cached,
+            cache_write_input_tokens=written,
         )
         cost_pico = int(cost * PICO)
     return {
@@ -247,7 +271,9 @@ def _clean_event(
         "model": model,
         "input_tokens": input_tokens,
         "cached_input_tokens": cached,
+        "cache_write_input_tokens": written,
         "output_tokens": output_tokens,
+        "reasoning_tokens": reasoning,
         "latency_ms": latency,
         "status": status,
         "occurred_at": occurred_at,
@@ -271,7 +297,9 @@ SAME_EVENT_FIELDS = (
     "model",
     "input_tokens",
     "cached_input_tokens",
+    "cache_write_input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "latency_ms",
     "status",
 )
@@ -308,7 +336,9 @@ EVENT_COLUMNS = [
     "model",
     "input_tokens",
     "cached_input_tokens",
+    "cache_write_input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "latency_ms",
     "status",
     "occurred_at",
@@ -322,7 +352,9 @@ ROLLUP_SUMS = [
     "unpriced_calls",
     "input_tokens",
     "cached_input_tokens",
+    "cache_write_input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "latency_ms_total",
     "cost_pico",
 ]
@@ -335,10 +367,12 @@ EVENT_TYPES = [
     "integer",
     "text",
     "text",
+    "integer",  # input_tokens
     "integer",
     "integer",
     "integer",
     "integer",
+    "integer",  # latency_ms
     "text",
     "timestamptz",
     "bigint",
@@ -389,15 +423,17 @@ def _upsert_rollups(project: Project, rows: list[dict]) -> None:
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(ROLLUP_SUMS))
     for row in rows:
         key = (row["prompt_id"], row["version_number"], row["model"], row["occurred_at"].date())
-        sums = totals[key]
+        sums = totals[key]  # in ROLLUP_SUMS order
         sums[0] += 1
         sums[1] += row["status"] == UsageEvent.STATUS_ERROR
         sums[2] += not row["priced"]
         sums[3] += row["input_tokens"]
         sums[4] += row["cached_input_tokens"]
-        sums[5] += row["output_tokens"]
-        sums[6] += row["latency_ms"] or 0
-        sums[7] += row["cost_pico"] or 0
+        sums[5] += row["cache_write_input_tokens"]
+        sums[6] += row["output_tokens"]
+        sums[7] += row["reasoning_tokens"]
+        sums[8] += row["latency_ms"] or 0
+        sums[9] += row["cost_pico"] or 0
     if not totals:
         return
     table = UsageRollup._meta.db_table

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -213,3 +214,32 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# Where the browser tests of the admin's workplace save their screenshots.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def shots(monkeypatch):
+    """chromium.screenshot, into test-artifacts/admin/."""
+    from tests.admin import chromium
+
+    monkeypatch.setattr(chromium, "SCREENSHOTS", ARTIFACTS)
+    return chromium.screenshot
+
+
+@pytest.fixture
+def page(live_server, browser, django_user_model):
+    """The browser, logged in as the superuser ada; `page.open(path)` opens an admin URL."""
+    from selenium.webdriver.common.by import By
+
+    django_user_model.objects.create_superuser("ada", "ada@example.com", PASSWORD)
+    browser.get(live_server.url + "/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("ada")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.find_element(By.ID, "user-tools")
+    browser.open = lambda path: browser.get(live_server.url + path)
+    return browser

@@ -9,13 +9,11 @@ A screenshot of each flow lands in test-artifacts/admin/."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from prompts_app.models import ApiKey, Prompt, PromptVersion
 from prompts_app.services import library
-from tests.admin import chromium
 from tests.admin.chromium import CHROMIUM
 from tests.admin.conftest import V1, V2
 from tests.factories import PromptFactory, make_version
@@ -24,31 +22,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's chromium"),
 ]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def shots(monkeypatch):
-    """chromium.screenshot, into test-artifacts/admin/."""
-    monkeypatch.setattr(chromium, "SCREENSHOTS", ARTIFACTS)
-    return chromium.screenshot
-
-
-@pytest.fixture
-def page(live_server, browser, django_user_model):
-    """The browser, logged in as a superuser; `page.open(path)` opens an admin URL."""
-    from selenium.webdriver.common.by import By
-
-    django_user_model.objects.create_superuser("ada", "ada@example.com", PASSWORD)
-    browser.get(live_server.url + "/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("ada")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    browser.find_element(By.ID, "user-tools")
-    browser.open = lambda path: browser.get(live_server.url + path)
-    return browser
 
 
 def _change_path(prompt: Prompt) -> str:

@@ -8,7 +8,6 @@ Screenshots land in test-artifacts/admin/."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,26 +20,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not chromium.CHROMIUM.exists(), reason=f"{chromium.CHROMIUM} is missing"),
 ]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
-
-
-@pytest.fixture
-def shoot(monkeypatch):
-    monkeypatch.setattr(chromium, "SCREENSHOTS", ARTIFACTS)
-    return chromium.screenshot
-
-
-@pytest.fixture
-def logged_in(live_server, browser, django_user_model):
-    from selenium.webdriver.common.by import By
-
-    django_user_model.objects.create_superuser("ada", "ada@example.com", "correct horse battery")
-    browser.get(live_server.url + "/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("ada")
-    browser.find_element(By.NAME, "password").send_keys("correct horse battery")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    return browser
 
 
 def _wait(browser, condition, timeout=15):
@@ -75,8 +54,8 @@ def _answer_every_case(run, outputs):
                                           output_tokens=5)
 
 
-def test_a_queued_badge_turns_into_its_final_status_without_a_reload(live_server, logged_in, shoot, prompt, suite):
-    browser = logged_in
+def test_a_queued_badge_turns_into_its_final_status_without_a_reload(live_server, page, shots, prompt, suite):
+    browser = page
     for auto in EvalRun.objects.filter(prompt_version__prompt=prompt):  # made before the suite: no cases
         evals.eval_run_start(run_id=auto.pk)
         assert evals.eval_run_finalize(run_id=auto.pk).status == "no_cases"
@@ -86,7 +65,7 @@ def test_a_queued_badge_turns_into_its_final_status_without_a_reload(live_server
     assert _badge_text(browser, badge) == "queued"
     browser.execute_script("window.plNoReload = 'still here'")
     assert _badge_text(browser, 'tr.pl-version-row[data-version="1"] .pl-status') == "no cases"
-    shoot(browser, "eval-01-prompt-page-badge-queued")
+    shots(browser, "eval-01-prompt-page-badge-queued")
 
     evals.eval_run_start(run_id=run.pk)
     _wait(browser, lambda b: _badge_text(b, badge) == "running")
@@ -102,11 +81,11 @@ def test_a_queued_badge_turns_into_its_final_status_without_a_reload(live_server
     polls = browser.execute_script("return window.plEvalStatus.polls")
     time.sleep(2.5)
     assert browser.execute_script("return window.plEvalStatus.polls") == polls
-    shoot(browser, "eval-02-prompt-page-badge-passed")
+    shots(browser, "eval-02-prompt-page-badge-passed")
 
 
-def test_the_run_page_follows_its_run_to_rendered_not_graded(live_server, logged_in, shoot, prompt):
-    browser = logged_in
+def test_the_run_page_follows_its_run_to_rendered_not_graded(live_server, page, shots, prompt):
+    browser = page
     evals.eval_suite_update(prompt=prompt, cases=CASES[:1], provider="")
     run = evals.eval_run_request(version=version_of(prompt, 2), requested_by="ada")
     browser.get(f"{live_server.url}/admin/prompts_app/evalrun/{run.pk}/change/")
@@ -114,7 +93,7 @@ def test_the_run_page_follows_its_run_to_rendered_not_graded(live_server, logged
     assert _badge_text(browser, head) == "queued"
     assert "Still queued" in browser.find_element(By_CSS(), "#run-head").text
     browser.execute_script("window.plNoReload = 'still here'")
-    shoot(browser, "eval-03-run-page-queued")
+    shots(browser, "eval-03-run-page-queued")
 
     evals.eval_run_start(run_id=run.pk)
     assert evals.eval_run_finalize(run_id=run.pk).status == "rendered"
@@ -125,7 +104,7 @@ def test_the_run_page_follows_its_run_to_rendered_not_graded(live_server, logged
     assert browser.find_element(By_CSS(), "#eval-this .pl-status-rendered").text == "rendered, not graded"
     assert browser.find_element(By_CSS(), "#eval-this .pl-cases-rendered").text == "1 of 1"
     assert not browser.find_elements(By_CSS(), ".pl-status-passed")
-    shoot(browser, "eval-04-run-page-rendered-not-graded")
+    shots(browser, "eval-04-run-page-rendered-not-graded")
 
 
 def _v1_passed_v2_rendered(prompt):
@@ -139,17 +118,17 @@ def _v1_passed_v2_rendered(prompt):
     return passed, rendered
 
 
-def test_the_promote_panel_follows_the_version_dropdown(live_server, logged_in, shoot, prompt, suite):
+def test_the_promote_panel_follows_the_version_dropdown(live_server, page, shots, prompt, suite):
     from selenium.webdriver.support.ui import Select
 
-    browser = logged_in
+    browser = page
     passed, rendered = _v1_passed_v2_rendered(prompt)
     browser.get(f"{live_server.url}/admin/prompts_app/prompt/{prompt.pk}/promote/?version=2")
     panel = "#promote-version"
     assert browser.find_element(By_CSS(), f"{panel} h2").text == "v2"
     assert browser.find_element(By_CSS(), f"{panel} .pl-status").text == "rendered, not graded"
     browser.execute_script("window.plNoReload = 'still here'")
-    shoot(browser, "eval-05-promote-panel-v2")
+    shots(browser, "eval-05-promote-panel-v2")
 
     Select(browser.find_element(By_CSS(), "#promote-form select[name=version]")).select_by_visible_text("v1")
     def panel_shows(b, version, status, run, gate=""):
@@ -163,19 +142,19 @@ def test_the_promote_panel_follows_the_version_dropdown(live_server, logged_in, 
 
     _wait(browser, lambda b: panel_shows(b, "v1", "passed", passed, "lets v1 through"))
     assert browser.execute_script("return window.plNoReload") == "still here"
-    shoot(browser, "eval-06-promote-panel-follows-v1")
+    shots(browser, "eval-06-promote-panel-follows-v1")
 
     Select(browser.find_element(By_CSS(), "#promote-form select[name=version]")).select_by_visible_text("v2")
     _wait(browser, lambda b: panel_shows(b, "v2", "rendered, not graded", rendered))
 
 
-def test_a_rendered_only_run_is_not_graded_and_the_gate_refuses_it(live_server, logged_in, shoot, prompt, suite):
-    browser = logged_in
+def test_a_rendered_only_run_is_not_graded_and_the_gate_refuses_it(live_server, page, shots, prompt, suite):
+    browser = page
     _passed, rendered = _v1_passed_v2_rendered(prompt)
     browser.get(f"{live_server.url}/admin/prompts_app/prompt/{prompt.pk}/change/")
     row_badge = browser.find_element(By_CSS(), 'tr.pl-version-row[data-version="2"] .pl-status')
     assert row_badge.text == "rendered, not graded" and "pl-status-rendered" in row_badge.get_attribute("class")
-    shoot(browser, "eval-07-version-history-rendered-not-graded")
+    shots(browser, "eval-07-version-history-rendered-not-graded")
 
     browser.get(f"{live_server.url}/admin/prompts_app/prompt/{prompt.pk}/promote/?version=2")
     gate = browser.find_element(By_CSS(), "#promote-version .pl-gate")
@@ -185,7 +164,7 @@ def test_a_rendered_only_run_is_not_graded_and_the_gate_refuses_it(live_server, 
     error = browser.find_element(By_CSS(), "#promote-form .errornote").text
     assert f"(#{rendered.pk}) only rendered its cases" in error and "nothing was graded" in error
     assert not Label.objects.filter(prompt=prompt, name="production").exists()
-    shoot(browser, "eval-08-promote-refused-rendered-not-graded")
+    shots(browser, "eval-08-promote-refused-rendered-not-graded")
 
 
 def By_CSS():  # noqa: N802 - reads like selenium's By.CSS_SELECTOR at the call sites

@@ -78,5 +78,7 @@ def test_openai_responses_api_shape_is_read_too():
         "model": "gpt-4.1",
         "input_tokens": 900,
         "cached_input_tokens": 256,
+        "cache_write_input_tokens": 0,
         "output_tokens": 40,
+        "reasoning_tokens": 0,
     }

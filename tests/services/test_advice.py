@@ -189,32 +189,42 @@ class TestWhatIf:
         assert response.json()["error"]["field"] == field
 
 
+VERDICT_KINDS = (Alert.KIND_FINE_TUNE, Alert.KIND_NO_LONGER)
+
+
+def verdict_alert(raised):
+    """The one fine-tuning verdict alert among those raised, or None."""
+    found = [alert for alert in raised if alert.kind in VERDICT_KINDS]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
 class TestAlerts:
     def test_an_alert_fires_once_when_the_verdict_becomes_fine_tune_and_once_when_it_stops(
         self, tuned, django_capture_on_commit_callbacks
     ):
         usage(tuned, 1_000_000)
         with django_capture_on_commit_callbacks(execute=False):
-            first = advice.advice_evaluate(prompt=tuned)
-            again = advice.advice_evaluate(prompt=tuned)
+            first = verdict_alert(advice.advice_evaluate(prompt=tuned))
+            again = verdict_alert(advice.advice_evaluate(prompt=tuned))
         assert first.kind == Alert.KIND_FINE_TUNE and again is None
         assert first.figures["monthly_savings"] == "1600.00"
         usage(tuned, 10_000)
         with django_capture_on_commit_callbacks(execute=False):
-            stopped = advice.advice_evaluate(prompt=tuned)
-            quiet = advice.advice_evaluate(prompt=tuned)
+            stopped = verdict_alert(advice.advice_evaluate(prompt=tuned))
+            quiet = verdict_alert(advice.advice_evaluate(prompt=tuned))
         assert stopped.kind == Alert.KIND_NO_LONGER and quiet is None
-        assert Alert.objects.count() == 2
+        assert Alert.objects.filter(kind__in=VERDICT_KINDS).count() == 2
 
     def test_keep_prompting_from_the_start_raises_nothing(self, tuned):
         usage(tuned, 10)
-        assert advice.advice_evaluate(prompt=tuned) is None
+        assert verdict_alert(advice.advice_evaluate(prompt=tuned)) is None
         assert advice.advice_pass_all() == {"prompts": 1, "alerts": 0}
 
     def test_alert_email_is_sent_once(self, tuned, django_capture_on_commit_callbacks):
         usage(tuned, 1_000_000)
         with django_capture_on_commit_callbacks(execute=False):
-            alert = advice.advice_evaluate(prompt=tuned)
+            alert = verdict_alert(advice.advice_evaluate(prompt=tuned))
         assert alerts.alert_email_send(alert_id=alert.pk) is True
         assert alerts.alert_email_send(alert_id=alert.pk) is False
         assert len(mail.outbox) == 1
@@ -230,7 +240,7 @@ class TestAlerts:
         Webhook.objects.create(project=tuned.project, url=url)
         usage(tuned, 1_000_000)
         with django_capture_on_commit_callbacks(execute=False):
-            alert = advice.advice_evaluate(prompt=tuned)
+            alert = verdict_alert(advice.advice_evaluate(prompt=tuned))
         delivery = WebhookDelivery.objects.get(alert=alert)
         assert alerts.webhook_deliver(delivery_id=delivery.pk) == WebhookDelivery.PENDING
         delivery.refresh_from_db()
@@ -384,13 +394,16 @@ class TestAlerts:
     ):
         usage(tuned, 1_000_000)
         with django_capture_on_commit_callbacks(execute=False):
-            alert = advice.advice_evaluate(prompt=tuned)
+            raised = advice.advice_evaluate(prompt=tuned)
+        alert = verdict_alert(raised)
         listed = writer.client.get("/api/v1/alerts/?state=new").json()["results"]
-        assert [a["id"] for a in listed] == [alert.pk]
+        assert sorted(a["id"] for a in listed) == sorted(a.pk for a in raised)
         assert outsider.client.post(f"/api/v1/alerts/{alert.pk}/acknowledge").status_code == 404
         acked = writer.client.post(f"/api/v1/alerts/{alert.pk}/acknowledge").json()
         assert acked["state"] == "acknowledged" and acked["acknowledged_by"] == "api-key:writer"
-        assert writer.client.get("/api/v1/alerts/?state=new").json()["results"] == []
+        still_new = writer.client.get("/api/v1/alerts/?state=new").json()["results"]
+        assert alert.pk not in [a["id"] for a in still_new]
+        assert len(still_new) == len(raised) - 1
 
 
 def test_finetune_export_jsonl_and_stats(reader, tuned):
@@ -414,3 +427,96 @@ def test_finetune_export_jsonl_and_stats(reader, tuned):
     assert stats["epochs"] == 3
     assert stats["training_tokens"] == stats["train"]["tokens"] * 3
     assert stats["estimated_training_cost"] == "0.00"
+
+
+class TestWorldAlerts:
+    """Besides the verdict: a strategy worth money, a version that broke the
+    cache, a model about to shut down. Each fires once while it holds."""
+
+    def kinds(self, raised):
+        return sorted(alert.kind for alert in raised)
+
+    def test_a_strategy_saving_the_threshold_alerts_once_and_again_after_it_cleared(
+        self, tuned, django_capture_on_commit_callbacks
+    ):
+        usage(tuned, 1_000_000)  # the fine-tune saves $1,600.00 a month, nothing blocks it
+        with django_capture_on_commit_callbacks(execute=False):
+            first = advice.advice_evaluate(prompt=tuned)
+            again = advice.advice_evaluate(prompt=tuned)
+        # (the bundled catalogue's cheaper models alert too: moves worth ≥ $100 a month)
+        saving = [a for a in first if a.kind == Alert.KIND_STRATEGY_SAVING]
+        tune = [a for a in saving if a.figures["strategy"]["kind"] == "fine_tune"]
+        assert len(tune) == 1
+        assert "saves $1,600.00 a month (at least $100.00)" in tune[0].message
+        assert "untested: run the eval suite on it first" in tune[0].message
+        assert all(Decimal(a.figures["strategy"]["monthly_saving"]) >= 100 for a in saving)
+        assert [a for a in again if a.kind == Alert.KIND_STRATEGY_SAVING] == []
+        AdvisorSettings.objects.filter(project=tuned.project).update(
+            strategy_alert_min_saving=Decimal("1600.01")
+        )
+        with django_capture_on_commit_callbacks(execute=False):
+            cleared = advice.advice_evaluate(prompt=tuned)
+        assert [a for a in cleared if a.kind == Alert.KIND_STRATEGY_SAVING] == []
+        AdvisorSettings.objects.filter(project=tuned.project).update(
+            strategy_alert_min_saving=Decimal("1600.00")
+        )
+        with django_capture_on_commit_callbacks(execute=False):
+            back = advice.advice_evaluate(prompt=tuned)
+        assert [a.figures["strategy"]["kind"] for a in back] == ["fine_tune"]
+
+    def test_a_version_that_broke_the_cached_prefix_alerts_once(
+        self, tuned, django_capture_on_commit_callbacks
+    ):
+        library.prompt_version_create(
+            prompt=tuned, template="{{ q }} changed", model_config={"model": "acme-model"}
+        )
+        day = timezone.now().date() - dt.timedelta(days=3)
+        for number, cached in ((1, 800), (2, 100)):  # 80% of input cached, then 10%
+            UsageRollup.objects.create(
+                project=tuned.project, prompt=tuned, version_number=number, model="acme-model",
+                day=day, calls=10, input_tokens=10_000, cached_input_tokens=cached * 10,
+            )
+        with django_capture_on_commit_callbacks(execute=False):
+            first = advice.advice_evaluate(prompt=tuned)
+            again = advice.advice_evaluate(prompt=tuned)
+        dropped = [a for a in first if a.kind == Alert.KIND_CACHE_DROP]
+        assert len(dropped) == 1
+        assert dropped[0].message.startswith(
+            "'faq' v2 hits the prompt cache on 10% of input tokens, down from 80% on v1"
+        )
+        assert dropped[0].figures["drop"] == "0.7"
+        assert [a for a in again if a.kind == Alert.KIND_CACHE_DROP] == []
+
+    def test_a_model_shutting_down_within_60_days_alerts_with_its_replacements(
+        self, tuned, django_capture_on_commit_callbacks
+    ):
+        today = timezone.now().date()
+        ModelPrice.objects.filter(project=tuned.project, model="acme-model").update(
+            provider="acme", shutdown_date=today + dt.timedelta(days=60)
+        )
+        ModelPrice.objects.create(
+            project=tuned.project, model="acme-next", provider="acme",
+            effective_from=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            input_per_1m=Decimal("1"), output_per_1m=Decimal("4"),
+        )
+        usage(tuned, 1000)
+        with django_capture_on_commit_callbacks(execute=False):
+            first = advice.advice_evaluate(prompt=tuned)
+            again = advice.advice_evaluate(prompt=tuned)
+        soon = [a for a in first if a.kind == Alert.KIND_SHUTDOWN_SOON]
+        assert len(soon) == 1
+        assert f"shuts down on {(today + dt.timedelta(days=60)).isoformat()} (in 60 days)" in (
+            soon[0].message
+        )
+        assert "Replacement candidates: acme-next (untested, $1.00 a month)" in soon[0].message
+        assert soon[0].figures["candidates"][0]["model"] == "acme-next"
+        assert [a for a in again if a.kind == Alert.KIND_SHUTDOWN_SOON] == []
+
+    def test_a_shutdown_61_days_away_is_not_yet_an_alert(self, tuned):
+        ModelPrice.objects.filter(project=tuned.project, model="acme-model").update(
+            shutdown_date=timezone.now().date() + dt.timedelta(days=61)
+        )
+        usage(tuned, 1000)
+        assert [
+            a for a in advice.advice_evaluate(prompt=tuned) if a.kind == Alert.KIND_SHUTDOWN_SOON
+        ] == []

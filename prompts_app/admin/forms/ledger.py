@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from prompts_app.lib import advisor
+from prompts_app.lib import advisor, strategies
+from prompts_app.lib.formatting import round_places, to_decimal
 from prompts_app.models import (
     AdvisorSettings,
     Webhook,
@@ -35,10 +37,17 @@ WHAT_IF_FIELDS: list[tuple[str, str, str, str]] = [
     ("ft_output_price_per_1m", "Fine-tuned output price", PER_1M, "Empty: the output price."),
     ("cached_input_share", "Cached input share", "share (0–1)", ("Share of input tokens served from the "
       "provider's prompt cache today, e.g. 0.4 for 40%. Empty: 0.")),
-    ("cached_input_price_per_1m", "Cached input price", PER_1M, ("Empty: the input price (no discount). The "
-      "tuned model's cached input is priced at its input price.")),
+    ("cached_input_price_per_1m", "Cached input price", PER_1M, "Empty: the input price (no discount)."),
+    ("cache_write_share", "Cache write share", "share (0–1)", ("Share of input tokens written to the prompt "
+      "cache today (a cache miss on a cacheable prefix). Empty: 0.")),
+    ("cache_write_price_per_1m", "Cache write price", PER_1M, ("Some providers bill cache writes above the "
+      "input price. Empty: the input price.")),
+    ("ft_cached_input_price_per_1m", "Fine-tuned cached input price", PER_1M, ("The tuned model's price for "
+      "cache reads. Empty: the fine-tuned input price.")),
     ("one_time_cost", "One-time cost", "USD", ("Training (tokens × epochs × training price) plus data "
       "preparation.")),
+    ("ft_fixed_cost_per_month", "Tuned model hosting", "USD/month", ("A fixed monthly fee for serving the tuned "
+      "model (a dedicated deployment). Empty: 0.")),
     ("approved_examples", "Approved examples", "examples", "The fine-tuning dataset. Empty: 0."),
     ("versions_last_30_days", "New versions, last 30 days", "versions", ("How often the prompt changed lately. "
       "Empty: 0.")),
@@ -50,15 +59,18 @@ WHAT_IF_FIELDS: list[tuple[str, str, str, str]] = [
     ("min_approved_examples", "Minimum approved examples", "examples", "For LoRA-class tuning. Empty: 500."),
     ("max_versions_last_30_days", "Maximum new versions in 30 days", "versions", ("More than this and the "
       "prompt is still changing. Empty: 2.")),
+    ("as_of", "As of", "date", "The day the advice is for: payback and lifecycle dates count from it. Empty: today."),
+    ("training_available_until", "Training available until", "date", ("The first day the provider takes no new "
+      "fine-tuning jobs. Empty: no date known.")),
+    ("model_shutdown_date", "Model shuts down on", "date", ("The first day the model (and a model tuned from "
+      "it) no longer serves. Empty: no date known.")),
 ]
 ADVISOR_INPUT_UNITS = {key: unit for key, _, unit, _ in WHAT_IF_FIELDS} | {
-    "ft_cached_input_price_per_1m": PER_1M,
     "warn_below_examples": "examples",
     "full_tuning_examples": "examples",
     "eval_pass_rate": "share (0–1)",
 }
 ADVISOR_INPUT_LABELS = {key: label for key, label, _, _ in WHAT_IF_FIELDS} | {
-    "ft_cached_input_price_per_1m": "Fine-tuned cached input price",
     "warn_below_examples": "Warn below",
     "full_tuning_examples": "Examples for full tuning",
     "eval_pass_rate": "Latest eval pass rate",
@@ -66,31 +78,88 @@ ADVISOR_INPUT_LABELS = {key: label for key, label, _, _ in WHAT_IF_FIELDS} | {
 WHAT_IF_FIELDSETS = [
     ("Volume and tokens", ["calls_per_month", "avg_input_tokens", "avg_output_tokens", "tokens_removable"]),
     ("Prices", ["input_price_per_1m", "output_price_per_1m", "ft_input_price_per_1m", "ft_output_price_per_1m",
-                "cached_input_share", "cached_input_price_per_1m"]),
-    ("Cost and readiness", ["one_time_cost", "approved_examples", "versions_last_30_days",
-                            "payback_horizon_months"]),
+                "ft_cached_input_price_per_1m"]),
+    ("Prompt cache", ["cached_input_share", "cached_input_price_per_1m", "cache_write_share",
+                      "cache_write_price_per_1m"]),
+    ("Cost and readiness", ["one_time_cost", "ft_fixed_cost_per_month", "approved_examples",
+                            "versions_last_30_days", "payback_horizon_months"]),
+    ("Dates", ["as_of", "training_available_until", "model_shutdown_date"]),
     ("Thresholds", ["prefill_ms_per_token", "volume_floor_calls_per_month", "min_approved_examples",
                     "max_versions_last_30_days"]),
 ]
 _DIGIT_GROUPING = re.compile(r"(?<=\d)[,_ ](?=\d{3}\b)")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def what_if_text(value) -> str:
+    """An input as the what-if form shows it: an ISO date as it is; a number with
+    no trailing zeros and at most 6 decimals (a month scaled from fewer days can
+    carry a long fraction); "" for none."""
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    number = to_decimal(value)
+    if number is None:
+        return ""
+    if number.as_tuple().exponent < -6:
+        number = round_places(number, 6)
+    return format(number.normalize(), "f")
+
+
+# The model offer's fields that are also advisor keys (strategies.validate_what_if
+# takes either, and refuses the two when they disagree). The form's own fields
+# carry them, so the carried current_model drops them: a changed field is never
+# contradicted by the offer.
+_OFFER_KEYS_IN_FIELDS = tuple(offer_key for offer_key, _ in strategies._SHARED_OFFER_KEYS)
 
 
 class WhatIfForm(forms.Form):
-    """The advisor's what-if inputs, as typed. The advisor validates them
-    (advisor.validate_inputs); this form only tidies the text: thousands
-    separators and a leading $ go, an empty optional field takes its default."""
+    """The advisor's what-if inputs, as typed, and (hidden, as JSON) the strategy
+    inputs a prompt's advice carries (`what_if_inputs`: static and example tokens,
+    training tokens, the current model's offer, the candidates, the evidence).
+    The advisor validates them (strategies.validate_what_if); this form only
+    tidies the text: thousands separators and a leading $ go, an empty optional
+    field takes its default, and a field left as the advice filled it in posts the
+    advice's exact value (the form shows at most 6 decimals), so an unchanged
+    what-if gives the advice's figures."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for key, label, unit, help_text in WHAT_IF_FIELDS:
+            if unit == "date":
+                widget = forms.DateInput(attrs={"type": "date", "class": "pl-date"})
+            else:
+                widget = forms.TextInput(attrs={"inputmode": "decimal", "size": 16, "autocomplete": "off",
+                                                "class": "pl-number"})
             self.fields[key] = forms.CharField(
-                label=f"{label} ({'0–1' if unit.startswith('share') else unit})",
+                label=label if unit == "date" else f"{label} ({'0–1' if unit.startswith('share') else unit})",
                 required=key in advisor.WHAT_IF_REQUIRED_KEYS,
                 help_text=help_text,
                 max_length=60,
-                widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 16, "autocomplete": "off",
-                                              "class": "pl-number"}),
+                widget=widget,
             )
+        self.fields["carried"] = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    @classmethod
+    def initial_from(cls, what_if_inputs: dict | None) -> dict[str, str]:
+        """The form's initial data from an advice's `what_if_inputs` (or its `inputs`)."""
+        inputs = what_if_inputs or {}
+        initial = {key: what_if_text(inputs.get(key)) for key, *_ in WHAT_IF_FIELDS
+                   if inputs.get(key) is not None}
+        if inputs:
+            initial["carried"] = json.dumps(inputs, separators=(",", ":"))
+        return initial
+
+    def clean_carried(self) -> dict:
+        text = (self.cleaned_data.get("carried") or "").strip()
+        if not text:
+            return {}
+        try:
+            carried = json.loads(text)
+        except ValueError:
+            carried = None
+        if not isinstance(carried, dict):
+            raise ValidationError("The prompt's strategy inputs did not come back intact: reload the page.")
+        return carried
 
     @staticmethod
     def tidy(text: str) -> str:
@@ -98,9 +167,21 @@ class WhatIfForm(forms.Form):
         text = text[1:].strip() if text.startswith("$") else text
         return _DIGIT_GROUPING.sub("", text)
 
-    def raw_inputs(self) -> dict[str, str]:
-        """The filled-in fields, for advisor.validate_inputs."""
-        return {key: self.tidy(value) for key, value in self.cleaned_data.items() if value and value.strip()}
+    def raw_inputs(self) -> dict:
+        """The filled-in fields and the carried strategy inputs, for strategies.validate_what_if."""
+        carried = self.cleaned_data.get("carried") or {}
+        found: dict = {key: value for key, value in carried.items() if key in strategies.STRATEGY_KEYS}
+        if isinstance(found.get("current_model"), dict):
+            found["current_model"] = {key: value for key, value in found["current_model"].items()
+                                      if key not in _OFFER_KEYS_IN_FIELDS}
+        for key, *_ in WHAT_IF_FIELDS:
+            value = self.cleaned_data.get(key)
+            if not value or not value.strip():
+                continue
+            text = self.tidy(value)
+            exact = carried.get(key)
+            found[key] = exact if exact is not None and what_if_text(exact) == text else text
+        return found
 
     def add_advisor_errors(self, errors: dict[str, str]) -> None:
         """The advisor's problems (field → message) on the fields they name."""

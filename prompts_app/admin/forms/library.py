@@ -26,36 +26,32 @@ from prompts_app.models import (
     ApiKey,
     ExampleSetVersion,
     Label,
-    Project,
     Prompt,
+)
+from prompts_app.selectors.library import (
+    example_set_version_choices,
+    project_choices,
+    project_names_unprotected_by_default,
 )
 from prompts_app.services import validation
 
 
 class ExampleSetVersionChoiceField(forms.ModelChoiceField):
+    """Pick an example-set version; `queryset` comes from
+    selectors.library.example_set_version_choices (set and project joined)."""
+
     def __init__(self, *, queryset, with_project: bool = False, **kwargs):
         self.with_project = with_project
         kwargs.setdefault("required", False)
         kwargs.setdefault("empty_label", "— no examples —")
         kwargs.setdefault("label", "Example set version")
-        super().__init__(queryset=queryset.select_related("example_set__project"), **kwargs)
+        super().__init__(queryset=queryset, **kwargs)
 
     def label_from_instance(self, obj: ExampleSetVersion) -> str:
         name = f"{obj.example_set.name} v{obj.number}"
         if self.with_project:
             name = f"{obj.example_set.project.name}/{name}"
         return f"{name} — {obj.message}" if obj.message else name
-
-
-def example_set_versions(project: Project | None = None):
-    queryset = ExampleSetVersion.objects.order_by(
-        "example_set__project__name", "example_set__name", "-number"
-    )
-    if project is not None:
-        queryset = queryset.filter(example_set__project=project)
-    return queryset
-
-
 
 
 # --- prompts -----------------------------------------------------------------
@@ -135,6 +131,43 @@ class ChatMessagesWidget(forms.Widget):
         mode = self.mode if rows is not None else "json"
         json_text = value if isinstance(value, str) else as_json_text(value)
         context["editor"] = {"mode": mode, "rows": rows or [], "json": json_text or "", "roles": CHAT_ROLES}
+        return context
+
+
+class PromptBodyWidget(ChatMessagesWidget):
+    """The add page's body, before the prompt has a kind: a template textarea for
+    a text prompt and ChatMessagesWidget's editor for a chat prompt, one shown as
+    the page's kind select says (prompt_editor.js). The other sits in a disabled
+    fieldset, so only the one shown is posted and ChatMessagesWidget reads the post
+    as ever: chat rows come back as JSON text, a lone `<name>` (the template, or a
+    chat list typed as JSON) as it is.
+
+    `kind` is the kind the page opens with (the posted one after an error)."""
+
+    template_name = "admin/prompts_app/prompt/_body_editor.html"
+    # A new chat prompt opens with an empty system message to fill in.
+    CHAT_START = [{"role": "system", "content": ""}]
+
+    def __init__(self, attrs=None, *, kind: str = Prompt.KIND_TEXT, kind_field: str = "kind"):
+        super().__init__(attrs)
+        self.kind = kind
+        self.kind_field = kind_field
+
+    def get_context(self, name, value, attrs):
+        chat = self.kind == Prompt.KIND_CHAT
+        chat_value = value if chat and value not in (None, "") else as_json_text(self.CHAT_START)
+        context = super().get_context(name, chat_value, attrs)
+        if not chat:
+            context["editor"]["mode"] = "rows"  # what a switch to chat shows first
+        widget = context["widget"]
+        context["body"] = {
+            "kind": Prompt.KIND_CHAT if chat else Prompt.KIND_TEXT,
+            "kind_field": self.kind_field,
+            "template": "" if chat or value is None else value,
+            # The editor's JSON textarea gets its own id: the field's label points
+            # at the template.
+            "chat_widget": {**widget, "attrs": {**widget["attrs"], "id": f"{widget['attrs'].get('id')}_chat"}},
+        }
         return context
 
 
@@ -308,7 +341,7 @@ class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
         super().__init__(*args, initial=initial, **kwargs)
         self._add_version_fields(
             kind=self.kind,
-            esv_queryset=example_set_versions(prompt.project),
+            esv_queryset=example_set_version_choices(project=prompt.project),
             with_project=False,
             body_required=False,
         )
@@ -353,7 +386,7 @@ class PromptChangeForm(PromptVersionFieldsMixin, forms.Form):
 class PromptAddForm(PromptVersionFieldsMixin, forms.Form):
     """A new prompt and its first version."""
 
-    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    project = forms.ModelChoiceField(queryset=project_choices())
     name = forms.CharField(
         max_length=100,
         help_text="Lowercase letters, digits, '-', '_' or '.'; unique in the project.",
@@ -361,7 +394,7 @@ class PromptAddForm(PromptVersionFieldsMixin, forms.Form):
     kind = forms.ChoiceField(
         choices=Prompt.KIND_CHOICES,
         initial=Prompt.KIND_TEXT,
-        help_text="Text: one Jinja template. Chat: a JSON list of messages.",
+        help_text="Text: one Jinja template. Chat: a list of messages, each a role and a template.",
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     tags = TagsField()
@@ -374,7 +407,7 @@ class PromptAddForm(PromptVersionFieldsMixin, forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        off = [p.name for p in Project.objects.filter(protect_production_by_default=False).order_by("name")]
+        off = project_names_unprotected_by_default()
         self.fields["protect_production"].help_text = (
             "When on, 'production' moves only to a version whose latest eval run passed, unless forced "
             "with a reason. The project's default is on"
@@ -383,15 +416,19 @@ class PromptAddForm(PromptVersionFieldsMixin, forms.Form):
         self.kind = Prompt.KIND_TEXT
         self._add_version_fields(
             kind=Prompt.KIND_TEXT,
-            esv_queryset=example_set_versions(),
+            esv_queryset=example_set_version_choices(),
             with_project=True,
             body_required=True,
         )
-        body = self.fields["body"]
-        body.label = "Template or messages"
-        body.help_text = (
-            "Text prompts: a Jinja template, e.g. Hello {{ name }}. Chat prompts: a JSON list "
-            'of messages, e.g. [{"role": "system", "content": "You help {{ company }}."}].'
+        # The kind is chosen on this page: the body shows the template or the chat
+        # editor as the kind select says, starting from the kind posted or given.
+        kind = self["kind"].value()
+        self.fields["body"] = TemplateTextField(
+            label="Template or messages",
+            widget=PromptBodyWidget(kind=kind if kind in dict(Prompt.KIND_CHOICES) else Prompt.KIND_TEXT),
+            help_text="Text prompts: a Jinja template, e.g. Hello {{ name }}. Chat prompts: each message "
+            "is a role and a Jinja template; “JSON” edits the list as raw JSON, e.g. "
+            '[{"role": "system", "content": "You help {{ company }}."}].',
         )
 
     def clean(self):
@@ -585,7 +622,7 @@ class ProjectAddForm(forms.Form):
 
 
 class ApiKeyCreateForm(forms.Form):
-    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    project = forms.ModelChoiceField(queryset=project_choices())
     name = forms.CharField(
         max_length=100, required=False, help_text="What uses this key, e.g. 'support-bot prod'."
     )

@@ -120,7 +120,9 @@ def raw_rows(events: list[dict], project_id: int, prompt_ids: dict[str, int]) ->
                 e["model"],
                 e["input_tokens"],
                 e["cached_input_tokens"],
+                0,  # cache_write_input_tokens
                 e["output_tokens"],
+                0,  # reasoning_tokens
                 e["latency_ms"],
                 e["status"],
                 dt.datetime.fromisoformat(e["timestamp"]),

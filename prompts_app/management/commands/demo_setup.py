@@ -179,6 +179,11 @@ class Command(BaseCommand):
             )
         rows = demo.usage_generate(project)
         self.stdout.write(f"    {rows} daily usage rollup(s) written for the last 60 days")
+        if demo.triage_eval_evidence(project) is not None:
+            self.stdout.write(
+                f"    recorded graded eval runs of 'ticket-triage' on gpt-4o-mini and on "
+                f"{demo.CANDIDATE_MODEL} (the downshift candidate)"
+            )
         report = advice.advice_pass_all()
         self.stdout.write(
             f"    advice evaluated for {report['prompts']} prompt(s), {report['alerts']} new alert(s)"

@@ -1,7 +1,9 @@
-/* The prompt edit page: the "start from" version select, and the chat messages editor: add, remove and move messages, and switch between
+/* The prompt pages: the edit page's "start from" version select; the chat messages editor: add, remove and move messages, and switch between
    one row per message and the list as raw JSON. Rows post as
    <name>-<i>-role / <name>-<i>-content, numbered here in page order; the
-   hidden <name>-editor says which of the two the server reads. No libraries. */
+   hidden <name>-editor says which of the two the server reads; and the add
+   page's body, which shows the template or the chat editor as the kind select
+   says. No libraries. */
 (function () {
   "use strict";
   if (window.plPromptEditor) { return; }  // loaded by the page and by the widget's media
@@ -150,8 +152,26 @@
     }
   }
 
+  /* The add page's body (prompt/_body_editor.html): the part of the kind chosen
+     is shown, the other hidden and disabled, so the form posts only the one shown. */
+  function initKindSwitch(body) {
+    var form = body.closest("form");
+    var kind = form && form.elements[body.dataset.kindField];
+    if (!kind) { return; }
+    function show() {
+      Array.prototype.forEach.call(body.querySelectorAll(":scope > .pl-body-part"), function (part) {
+        var off = part.dataset.kind !== kind.value;
+        part.hidden = off;
+        part.disabled = off;
+      });
+    }
+    kind.addEventListener("change", show);
+    show();
+  }
+
   function ready() {
     Array.prototype.forEach.call(document.querySelectorAll(".pl-chat-editor"), init);
+    Array.prototype.forEach.call(document.querySelectorAll(".pl-body-editor"), initKindSwitch);
     initStartFrom();
   }
 

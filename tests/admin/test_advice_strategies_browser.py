@@ -1,0 +1,122 @@
+"""The strategies on the advice page in a real browser, at 1280 px: the table
+fits without sideways scrolling, and a strategy's "How is this worked out?"
+opens on a click to show its formula (and closes again). Screenshots land in
+test-artifacts/admin/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from prompts_app.services import advice
+from tests.admin.chromium import CHROMIUM
+from tests.admin.conftest import admin_url
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's chromium"),
+]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
+LAYOUT_WIDTH = 1280
+
+
+def _set_inner_width(browser, width: int, height: int = 1000) -> None:
+    """Size the window so the page itself (window.innerWidth) is `width` px wide."""
+    browser.set_window_size(width, height)
+    inner, outer = browser.execute_script("return [window.innerWidth, window.outerWidth]")
+    if inner != width:
+        browser.set_window_size(width + (outer - inner), height)
+    assert browser.execute_script("return window.innerWidth") == width
+
+
+def _overflow(browser) -> dict:
+    """How far the page scrolls sideways, and the elements that stick out past the window."""
+    return browser.execute_script("""
+        const limit = window.innerWidth;
+        const wide = [];
+        for (const el of document.querySelectorAll('body *')) {
+          const r = el.getBoundingClientRect();
+          if (r.right > limit + 1 && r.width > 0) {
+            wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' right=' + Math.round(r.right));
+          }
+        }
+        return {scroll: document.documentElement.scrollWidth, inner: limit, wide: wide.slice(0, 8)};
+    """)
+
+
+def _screenshot(browser, name: str) -> None:
+    """The whole page at the layout width."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.execute_script("window.scrollTo(0, 0)")
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    _set_inner_width(browser, LAYOUT_WIDTH, min(max(height, 800), 6000) + 100)
+    browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    _set_inner_width(browser, LAYOUT_WIDTH)
+
+
+def test_the_strategies_fit_1280_px_and_each_formula_opens_on_a_click(page, triage):
+    from selenium.webdriver.common.by import By
+
+    expected = advice.prompt_advice(prompt=triage)["strategies"]
+    _set_inner_width(page, LAYOUT_WIDTH)
+    page.open(admin_url("prompt", "advice", triage.pk))
+    table = page.find_element(By.ID, "strategies-current")
+
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody.pl-strategy")
+    assert [row.get_attribute("data-key") for row in rows] == [s["key"] for s in expected]
+    overflow = _overflow(page)
+    assert overflow["scroll"] <= overflow["inner"], overflow
+    box = page.execute_script(
+        "const t = document.querySelector('#strategies-current table').getBoundingClientRect();"
+        "const m = document.getElementById('strategies').getBoundingClientRect();"
+        "return [t.right, m.right];")
+    assert box[0] <= box[1] + 1, f"the table sticks out of its section: {box}"
+    _screenshot(page, "advice-strategies-01-table")
+
+    # The fine-tune of the current model: blocked by the shutdown; its formula is one click away.
+    n = next(i for i, s in enumerate(expected) if s["key"] == "fine_tune:openai:gpt-4o-mini")
+    row, strategy = rows[n], expected[n]
+    assert row.find_element(By.CSS_SELECTOR, "td[data-col=status]").text.startswith(
+        "Blocked: The tuned model shuts down on 2027-01-14")
+    how = row.find_element(By.CSS_SELECTOR, "details.pl-strategy-how")
+    formula = how.find_element(By.CSS_SELECTOR, "ol.pl-formula")
+    assert not formula.is_displayed()
+    summary = how.find_element(By.TAG_NAME, "summary")
+    assert summary.text == "How is this worked out?"
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+    summary.click()
+
+    assert how.get_attribute("open") is not None
+    assert formula.is_displayed()
+    lines = [item.text for item in formula.find_elements(By.TAG_NAME, "li")]
+    assert lines[:len(strategy["formula"])] == strategy["formula"]
+    assert how.find_element(By.CSS_SELECTOR, "ul.pl-blockers").text == strategy["blockers"][0]
+    overflow = _overflow(page)
+    assert overflow["scroll"] <= overflow["inner"], overflow  # the open formula wraps too
+    page.execute_script("arguments[0].scrollIntoView({block: 'start'})", rows[n])
+    page.save_screenshot(str(ARTIFACTS / "advice-strategies-02-formula-open.png"))
+
+    summary.click()
+    assert not formula.is_displayed()
+
+
+def test_the_verdict_figures_formulas_open_on_a_click(page, triage):
+    from selenium.webdriver.common.by import By
+
+    figures = advice.prompt_advice(prompt=triage)["figures"]
+    _set_inner_width(page, LAYOUT_WIDTH)
+    page.open(admin_url("prompt", "advice", triage.pk))
+    how = page.find_element(By.ID, "advice-current-how")
+    monthly = how.find_element(By.CSS_SELECTOR, "dd.pl-formula-monthly_savings")
+    assert not monthly.is_displayed()
+
+    how.find_element(By.TAG_NAME, "summary").click()
+
+    assert monthly.is_displayed()
+    assert monthly.text.endswith(f"= ${float(figures['monthly_savings']):,.2f}/month")
+    overflow = _overflow(page)
+    assert overflow["scroll"] <= overflow["inner"], overflow
+    page.execute_script("arguments[0].scrollIntoView({block: 'start'})", page.find_element(By.ID, "verdict"))
+    page.save_screenshot(str(ARTIFACTS / "advice-strategies-03-verdict-formulas-open.png"))
