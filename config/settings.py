@@ -207,6 +207,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set shared by several fields.
+    "ENUM_NAME_OVERRIDES": {
+        # EvalRun.STATUS_CHOICES' values (settings load before the models can be imported)
+        "EvalRunStatusEnum": [
+            "queued", "running", "passed", "failed", "error", "rendered", "no_cases"
+        ],
+        "CandidateStatusEnum": "prompts_app.selectors.evals.CANDIDATE_STATUSES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "prompts_app.api.schema_hooks.add_error_responses",

@@ -28,7 +28,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -89,9 +88,13 @@ from prompts_app.selectors.evals import (
     candidate_overview,
     eval_result_list,
     eval_run_latest,
-    eval_run_list,
+    eval_run_list_brief,
+    eval_run_list_without_cases,
     eval_suite_cases,
     eval_suite_get,
+    eval_suite_has_cases,
+    eval_suite_list_counted,
+    provider_list_counted,
 )
 from prompts_app.selectors.library import (
     label_list,
@@ -112,7 +115,7 @@ class ProviderAdmin(BaseAdmin):
     list_select_related = ["project"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(suites=Count("evalsuite"))
+        return provider_list_counted(providers=super().get_queryset(request))
 
     def get_readonly_fields(self, request, obj=None):
         # Suites of this project's prompts use it by name: it stays in its project.
@@ -141,7 +144,7 @@ class EvalSuiteAdmin(NoDeleteAdmin):
     list_select_related = ["prompt__project", "provider"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(cases_total=Count("cases"))
+        return eval_suite_list_counted(suites=super().get_queryset(request))
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -181,7 +184,7 @@ class EvalRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("cases")
+        return eval_run_list_without_cases(runs=super().get_queryset(request))
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -289,7 +292,7 @@ def runs_by_version(prompt: Prompt) -> dict[int, tuple[EvalRun, EvalRun | None]]
     (a queued run has none yet, so the cost shown is the last one computed).
     Candidate-model runs are left out: they never stand for their version."""
     found: dict[int, tuple[EvalRun, EvalRun | None]] = {}
-    for run in eval_run_list(prompt=prompt, candidate=False).defer("cases"):  # newest first
+    for run in eval_run_list_brief(prompt=prompt, candidate=False):  # newest first
         latest, costed = found.get(run.prompt_version_id, (run, None))
         if costed is None and "static" in (run.summary or {}):
             costed = run
@@ -462,8 +465,7 @@ def eval_comparison(run: EvalRun, *, compare: str | None, page_url: str, anchor:
 def version_eval_context(request, version: PromptVersion) -> dict:
     """The eval section of the version page: the latest run beside production's."""
     run = eval_run_latest(version=version)
-    history = eval_run_list(prompt=version.prompt, version=version.number,
-                            candidate=False).defer("cases")[:20]
+    history = eval_run_list_brief(prompt=version.prompt, version=version.number, candidate=False, limit=20)
     return {
         "eval_badge": eval_badge(run, latest=True),
         "eval_compare": (
@@ -565,7 +567,7 @@ def eval_status(model_admin, request):
     asked = [value for value in request.GET.getlist("run") if value.isdigit()][:50]
     runs = {
         str(run.pk): _badge_json(eval_badge(run))
-        for run in eval_run_list(prompt=prompt, ids=asked).defer("cases")
+        for run in eval_run_list_brief(prompt=prompt, ids=asked)
     }
     active = any(b["active"] for b in versions.values()) or any(b["active"] for b in runs.values())
     return JsonResponse({"prompt": prompt.pk, "active": active, "versions": versions, "runs": runs})
@@ -687,7 +689,7 @@ def eval_suite_change(model_admin, request, object_id):
 
     fieldsets = [("Settings", {"fields": ["provider", "repeats"] + (["cases_json"] if mode == "json" else [])})]
     change_url = admin_url(model_admin, "change", suite.pk)
-    runs = list(eval_run_list(prompt=prompt, candidate=False).defer("cases")[:10])
+    runs = list(eval_run_list_brief(prompt=prompt, candidate=False, limit=10))
     extra = {
         "mode": mode,
         "formset": formset,
@@ -841,7 +843,7 @@ def candidate_section(request, model_admin, suite: EvalSuite) -> dict:
         blocked = "The prompt has no version yet: there is nothing to run."
     elif suite.provider_id is None:
         blocked = "The suite has no provider, so a candidate's answers could not be graded: choose one above."
-    elif not suite.cases.exists():
+    elif not eval_suite_has_cases(suite=suite):
         blocked = "The suite has no cases: add some above first."
     return {
         "version": version,

@@ -244,17 +244,19 @@ def grow_prompts(base: Base, total: int, *, prefix: str = "g") -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {p} (project_id, name, kind, description, tags, latest_version_number,
-                                 protect_production, created_at)
+                                 protect_production, asynchronous, created_at)
                 SELECT %s, %s || '-' || lpad(i::text, 6, '0'), 'chat', 'Support replies (growth copy).',
-                       '[]'::jsonb, 1, false, now()
+                       '[]'::jsonb, 1, false, false, now()
                 FROM generate_series(%s, %s) AS i""",
             [base.project.pk, prefix, start, end],
         )
         cursor.execute(
             f"""INSERT INTO {v} (prompt_id, number, template, messages, variables, model_config,
-                                 example_set_version_id, message, author, created_at, content_hash)
+                                 trim_blocks, lstrip_blocks, example_set_version_id, message, author,
+                                 created_at, content_hash)
                 SELECT p.id, 1, src.template, src.messages, src.variables, src.model_config,
-                       src.example_set_version_id, 'growth', 'bench', now(), src.content_hash
+                       src.trim_blocks, src.lstrip_blocks, src.example_set_version_id, 'growth',
+                       'bench', now(), src.content_hash
                 FROM {p} p CROSS JOIN (SELECT * FROM {v} WHERE id = %s) src
                 WHERE p.project_id = %s AND p.name LIKE %s
                   AND NOT EXISTS (SELECT 1 FROM {v} x WHERE x.prompt_id = p.id)""",

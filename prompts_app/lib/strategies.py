@@ -261,7 +261,9 @@ class ModelOffer:
 
     @property
     def label(self) -> str:
-        return f"{self.model} ({self.provider})" if self.provider else self.model
+        if not self.provider or self.provider == self.model:
+            return self.model  # a bare what-if names no provider
+        return f"{self.model} ({self.provider})"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe, in the what-if's ``current_model`` / ``candidates`` shape."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Subquery
 
 from prompts_app.errors import DomainError, NotFound
 from prompts_app.models import (
@@ -21,6 +21,7 @@ from prompts_app.models import (
     Project,
     Prompt,
     PromptVersion,
+    Provider,
 )
 from prompts_app.selectors.library import _parse_version_number, prompt_version_for
 
@@ -253,3 +254,58 @@ def candidate_overview(*, prompt: Prompt) -> dict[str, Any]:
         "runs": runs,
         "evidence": {model: candidate_evidence_row(run) for model, run in runs.items()},
     }
+
+
+# --- the admin's lists and dropdowns -----------------------------------------------
+
+
+def provider_list_counted(*, providers):
+    """`providers` (the admin's list) with `suites`, the number of eval suites that
+    use each, counted in the list's own query instead of one count per row."""
+    return providers.annotate(suites=Count("evalsuite"))
+
+
+def eval_suite_list_counted(*, suites):
+    """`suites` (the admin's list) with `cases_total`, each suite's number of cases,
+    counted in the list's own query instead of one count per row."""
+    return suites.annotate(cases_total=Count("cases"))
+
+
+def eval_run_list_without_cases(*, runs):
+    """`runs` (the admin's list) without `cases`, the copy of the suite each run
+    keeps, which a list never shows and which can be large."""
+    return runs.defer("cases")
+
+
+def eval_run_list_brief(
+    *, prompt: Prompt, version: Any = None, ids: Any = None, candidate: bool | None = None,
+    limit: int | None = None,
+):
+    """`eval_run_list` without each run's copy of the suite (`cases`), for badges and
+    histories that never show it; at most `limit` runs when given."""
+    runs = eval_run_list(prompt=prompt, version=version, ids=ids, candidate=candidate).defer("cases")
+    return runs[:limit] if limit is not None else runs
+
+
+def eval_suite_has_cases(*, suite: EvalSuite) -> bool:
+    """Whether the suite has a case (one cheap query): a candidate run needs one."""
+    return suite.pk is not None and suite.cases.exists()
+
+
+def provider_choices(*, project: Project | None = None):
+    """What a suite's provider dropdown offers: the project's providers, or with no
+    project every provider by project and name; the project is joined because each
+    option may show its name."""
+    if project is not None:
+        return Provider.objects.filter(project=project).select_related("project")
+    return Provider.objects.select_related("project").order_by("project__name", "name")
+
+
+def eval_suite_prompt_choices():
+    """Prompts that have no eval suite yet, by project and name: what the add-suite
+    dropdown offers (one suite per prompt)."""
+    return (
+        Prompt.objects.filter(eval_suite__isnull=True)
+        .select_related("project")
+        .order_by("project__name", "name")
+    )

@@ -120,3 +120,22 @@ def test_the_verdict_figures_formulas_open_on_a_click(page, triage):
     assert overflow["scroll"] <= overflow["inner"], overflow
     page.execute_script("arguments[0].scrollIntoView({block: 'start'})", page.find_element(By.ID, "verdict"))
     page.save_screenshot(str(ARTIFACTS / "advice-strategies-03-verdict-formulas-open.png"))
+
+
+def test_the_what_if_result_ranks_its_strategies_in_the_same_table(page, triage):
+    from selenium.webdriver.common.by import By
+
+    _set_inner_width(page, LAYOUT_WIDTH)
+    page.open(admin_url("prompt", "advice", triage.pk) + "#what-if")
+    # The form starts from the advice: computing it unchanged gives the advice's strategies again.
+    page.find_element(By.NAME, "_what_if").click()
+
+    result = page.find_element(By.ID, "strategies-what-if")
+    current = page.find_element(By.ID, "strategies-current")
+    keys = [row.get_attribute("data-key") for row in result.find_elements(By.CSS_SELECTOR, "tbody.pl-strategy")]
+    assert keys == [row.get_attribute("data-key") for row in current.find_elements(By.CSS_SELECTOR, "tbody.pl-strategy")]
+    assert page.find_element(By.NAME, "model_shutdown_date").get_attribute("type") == "date"
+    overflow = _overflow(page)
+    assert overflow["scroll"] <= overflow["inner"], overflow
+    page.execute_script("arguments[0].scrollIntoView({block: 'start'})", result)
+    page.save_screenshot(str(ARTIFACTS / "advice-strategies-04-what-if-result.png"))

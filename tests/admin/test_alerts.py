@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth.models import Permission
 
-from prompts_app.models import AdvisorSettings, Alert, Webhook, WebhookDelivery
+from prompts_app.models import AdvisorSettings, Alert, ModelPrice, Webhook, WebhookDelivery
+from prompts_app.services import advice
 from tests.admin.conftest import admin_url, page_form
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def alert(triage) -> Alert:
-    return Alert.objects.get(prompt=triage)
+    """The fine-tuning alert ticket-triage gets in a world where gpt-4o-mini neither
+    retires nor stops training (the real dates make it keep prompting instead)."""
+    ModelPrice.objects.filter(project=triage.project, model="gpt-4o-mini").update(
+        shutdown_date=None, training_available_until=None
+    )
+    raised = advice.advice_evaluate(prompt=triage)
+    return next(found for found in raised if found.kind == Alert.KIND_FINE_TUNE)
 
 
 def test_the_alert_list_shows_state_prompt_kind_and_the_figures_then(admin_client, alert):
@@ -84,7 +91,12 @@ def test_the_bulk_action_acknowledges_the_selected_alerts(admin_client, alert):
     }, follow=True)
 
     assert "Acknowledged 2 alerts." in response.content.decode()
-    assert set(Alert.objects.values_list("state", "acknowledged_by")) == {(Alert.STATE_ACKNOWLEDGED, "admin")}
+    selected = Alert.objects.filter(pk__in=[alert.pk, other.pk])
+    assert set(selected.values_list("state", "acknowledged_by")) == {(Alert.STATE_ACKNOWLEDGED, "admin")}
+    # the triage prompt's other alerts (shutdown, savings) were not selected
+    assert not Alert.objects.exclude(pk__in=[alert.pk, other.pk]).filter(
+        state=Alert.STATE_ACKNOWLEDGED
+    ).exists()
 
 
 def test_an_acknowledge_link_must_be_posted_and_stays_on_this_site(admin_client, alert):

@@ -12,17 +12,16 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from prompts_app.models import AdviceState, Alert, Webhook, WebhookDelivery
-from prompts_app.services import library
-from tests.admin.conftest import admin_url
+from prompts_app.models import AdviceState, Alert, Provider, Webhook, WebhookDelivery
+from prompts_app.services import evals, library
+from tests.admin.conftest import CASES, admin_url
 from tests.factories import PromptFactory, make_version
 
 pytestmark = pytest.mark.django_db
 
 ADMIN = Path(__file__).resolve().parents[2] / "prompts_app" / "admin"
-# admin/evals.py (its list annotations and `.defer("cases")`), forms/evals.py and
-# forms/example_sets.py still query directly: they join this list once moved.
-READ_THROUGH_SELECTORS = ["library.py", "example_sets.py", "ledger.py", "forms/library.py"]
+READ_THROUGH_SELECTORS = ["library.py", "example_sets.py", "ledger.py", "evals.py", "forms/library.py",
+                          "forms/evals.py", "forms/example_sets.py"]
 QUERYSET_METHODS = {
     "filter", "exclude", "annotate", "aggregate", "select_related", "prefetch_related", "defer", "only",
     "values_list", "order_by", "distinct", "in_bulk", "extra", "raw", "get_or_create", "update_or_create",
@@ -178,6 +177,33 @@ def test_the_example_set_page_counts_examples_per_version_in_one_query(admin_cli
 
     assert three == one
     assert rows == [(3, 2, 1), (2, 2, 2), (1, 2, 1)]
+
+
+def test_the_provider_list_counts_suites_in_one_query(admin_client, acme, provider):
+    url = admin_url("provider", "changelist")
+    one, _ = _queries(admin_client, url)
+    for name in ("a", "b", "c"):
+        Provider.objects.create(project=acme, name=f"p-{name}", base_url="http://127.0.0.1:9/v1", model="m")
+        evals.eval_suite_update(prompt=PromptFactory(project=acme, name=name), cases=[], repeats=1, provider="fake")
+
+    four, page = _queries(admin_client, url)
+
+    assert four == one
+    assert '<td class="field-suite_count">3</td>' in _row(page, "gpt-4o-mini<")
+    assert '<td class="field-suite_count">0</td>' in _row(page, ">p-a<")
+
+
+def test_the_eval_suite_list_counts_cases_in_one_query(admin_client, acme, suite):
+    url = admin_url("evalsuite", "changelist")
+    one, _ = _queries(admin_client, url)
+    for name in ("a", "b", "c"):
+        evals.eval_suite_update(prompt=PromptFactory(project=acme, name=name), cases=CASES[:1], repeats=1)
+
+    four, page = _queries(admin_client, url)
+
+    assert four == one
+    assert '<td class="field-case_count">2</td>' in _row(page, "acme/greeting<")
+    assert '<td class="field-case_count">1</td>' in _row(page, "acme/a<")
 
 
 # --- the other reads -------------------------------------------------------------------

@@ -208,8 +208,9 @@ def test_ledger_by_day_version_and_model(ingester, reader, reply):
     post(
         ingester.client,
         [
-            event(1, timestamp=stamp(0)),
-            event(2, timestamp=stamp(0), version=2),
+            # today at 00:00 UTC: never in the future, whatever the time of the run
+            event(1, timestamp=stamp(0, hour=0)),
+            event(2, timestamp=stamp(0, hour=0), version=2),
             event(3, timestamp=stamp(1), model="gpt-4o", input_tokens=2000, output_tokens=100),
             event(4, timestamp=stamp(1), status="error", output_tokens=0),
             event(5, timestamp=stamp(40)),  # outside a 30-day window

@@ -15,9 +15,9 @@ from prompts_app.admin.base import (
 )
 from prompts_app.models import (
     Project,
-    Prompt,
     Provider,
 )
+from prompts_app.selectors.evals import eval_suite_prompt_choices, provider_choices
 
 # --- eval suites and providers ---------------------------------------------------
 
@@ -94,7 +94,8 @@ REPEATS_HELP = (
 class EvalSuiteForm(forms.Form):
     """A suite's settings and, in JSON mode, its whole case list."""
 
-    provider = ProviderNameChoiceField(queryset=Provider.objects.none())
+    # The choices depend on the project: set in __init__.
+    provider = ProviderNameChoiceField(queryset=None)
     # Bounds are the service's to check, so its message is the one shown.
     repeats = forms.IntegerField(help_text=REPEATS_HELP)
     cases_json = JSONTextField(
@@ -108,26 +109,19 @@ class EvalSuiteForm(forms.Form):
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = Provider.objects.filter(project=project).select_related("project")
+        self.fields["provider"].queryset = provider_choices(project=project)
 
 
 class EvalSuiteAddForm(forms.Form):
-    prompt = forms.ModelChoiceField(
-        queryset=Prompt.objects.none(), help_text="Prompts that have no eval suite yet."
-    )
-    provider = ProviderNameChoiceField(queryset=Provider.objects.none(), with_project=True)
+    # Both read per form (set in __init__), not once at import.
+    prompt = forms.ModelChoiceField(queryset=None, help_text="Prompts that have no eval suite yet.")
+    provider = ProviderNameChoiceField(queryset=None, with_project=True)
     repeats = forms.IntegerField(initial=1, help_text=REPEATS_HELP)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["prompt"].queryset = (
-            Prompt.objects.filter(eval_suite__isnull=True)
-            .select_related("project")
-            .order_by("project__name", "name")
-        )
-        self.fields["provider"].queryset = (
-            Provider.objects.select_related("project").order_by("project__name", "name")
-        )
+        self.fields["prompt"].queryset = eval_suite_prompt_choices()
+        self.fields["provider"].queryset = provider_choices()
 
     def clean(self):
         cleaned = super().clean()

@@ -16,9 +16,7 @@ from prompts_app.admin.base import (
     normalize_newlines,
     parse_json_text,
 )
-from prompts_app.models import (
-    Project,
-)
+from prompts_app.selectors.library import project_choices
 
 
 class ExampleInputField(forms.CharField):
@@ -112,7 +110,7 @@ EXAMPLE_ERROR_FIELDS = {"examples": "examples_json", "message": "message", "name
 
 
 class ExampleSetAddForm(forms.Form):
-    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    project = forms.ModelChoiceField(queryset=project_choices())
     name = forms.CharField(max_length=100, help_text="Lowercase letters, digits, '-', '_' or '.'.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     examples_json = JSONTextField(

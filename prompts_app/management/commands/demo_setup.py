@@ -175,7 +175,8 @@ class Command(BaseCommand):
         self.step("generating demo usage and fine-tuning advice")
         if demo.triage_prompt_create(project) is not None:
             self.stdout.write(
-                "    added 'ticket-triage' (600 approved labelled examples): the fine-tuning candidate"
+                "    added 'ticket-triage' (600 approved labelled examples): the high-volume prompt "
+                "the cost advice is about"
             )
         rows = demo.usage_generate(project)
         self.stdout.write(f"    {rows} daily usage rollup(s) written for the last 60 days")
