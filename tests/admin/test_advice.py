@@ -549,3 +549,12 @@ def test_the_what_if_uses_the_shared_payback_schedule(admin_client, triage, monk
     for url in (admin_url("prompt", "what_if"), admin_url("prompt", "advice", triage.pk)):
         response = admin_client.post(url, REFERENCE)
         assert response.context["what_if"]["schedule_months"] == 7, url
+
+
+def test_the_ledger_table_says_how_its_figures_are_worked_out(admin_client, triage):
+    page = admin_client.get(admin_url("prompt", "advice", triage.pk)).content.decode()
+    how = page[page.index('id="ledger-how"'):]
+    how = how[: how.index("</details>")]
+    for figure in ("Cost of one call", "Cost per call", "Cache hit ratio", "Uncached input"):
+        assert f"<dt>{figure}</dt>" in how
+    assert "cache writes × cache-write price" in how
