@@ -710,7 +710,7 @@ class EvidenceIO(serializers.Serializer):
 
 
 class WhatIfInput(serializers.Serializer):
-    """For the schema only: `lib.strategies.validate_what_if` reads the body and
+    """For the schema only: `lib.what_if.validate_what_if` reads the body and
     names the bad field."""
 
     calls_per_month = serializers.DecimalField(max_digits=30, decimal_places=6)

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Count, Q
 
 from prompts_app.errors import DomainError, NotFound
-from prompts_app.lib import advisor, strategies
+from prompts_app.lib import advisor, strategies, what_if
 from prompts_app.models import (
     AdviceState,
     Alert,
@@ -27,16 +27,16 @@ def what_if_advice(*, inputs: dict[str, Any]) -> dict:
     strategies compared (`lib.strategies.compare`) under "strategies".
 
     `inputs` takes the advisor's keys (`advisor.WHAT_IF_ALL_KEYS`) and the
-    optional strategy keys (`strategies.STRATEGY_KEYS`; see
-    `strategies.validate_what_if`). The seed's keys alone give the same verdict
+    optional strategy keys (`what_if.STRATEGY_KEYS`; see
+    `what_if.validate_what_if`). The seed's keys alone give the same verdict
     and figures as before, and two strategies: keep, and the fine-tune the
     inputs describe (model and provider "what-if"). A prompt's
-    `strategies.strategy_inputs_as_what_if` body gives that prompt's figures.
+    `what_if.strategy_inputs_as_what_if` body gives that prompt's figures.
 
     Bad inputs raise `DomainError` naming the first bad field; `details["errors"]`
     maps every bad field to its problem."""
     try:
-        advisor_inputs, strategy_inputs = strategies.validate_what_if(inputs)
+        advisor_inputs, strategy_inputs = what_if.validate_what_if(inputs)
     except advisor.AdvisorInputError as exc:
         raise DomainError(
             f"{exc.field}: {exc.message}", field=exc.field, details={"errors": exc.errors}

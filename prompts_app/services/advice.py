@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from promptledger import rendering
 from prompts_app.errors import DomainError
-from prompts_app.lib import advisor, strategies
+from prompts_app.lib import advisor, strategies, what_if
 from prompts_app.lib.cache_prefix import CachePrefix, cache_prefix
 from prompts_app.lib.tokens import count_message_tokens, count_text_tokens
 from prompts_app.models import (
@@ -339,7 +339,7 @@ def prompt_advice(*, prompt: Prompt, now: dt.datetime | None = None) -> dict:
         **context,
         **advice.as_dict(schedule_months=PAYBACK_SCHEDULE_MONTHS),
         "strategies": compared,
-        "what_if_inputs": strategies.strategy_inputs_as_what_if(strategy_inputs, inputs),
+        "what_if_inputs": what_if.strategy_inputs_as_what_if(strategy_inputs, inputs),
     }
 
 

@@ -243,3 +243,32 @@ def page(live_server, browser, django_user_model):
     browser.find_element(By.ID, "user-tools")
     browser.open = lambda path: browser.get(live_server.url + path)
     return browser
+
+
+# --- page layout in the browser ------------------------------------------------------
+
+
+def set_inner_width(browser, width: int, height: int = 1000) -> None:
+    """Size the window so the page itself (window.innerWidth) is `width` px wide."""
+    browser.set_window_size(width, height)
+    inner, outer = browser.execute_script("return [window.innerWidth, window.outerWidth]")
+    if inner != width:
+        browser.set_window_size(width + (outer - inner), height)
+    assert browser.execute_script("return window.innerWidth") == width
+
+
+def page_overflow(browser) -> dict:
+    """How far the page scrolls sideways, and the widest elements that stick out."""
+    return browser.execute_script("""
+        const limit = window.innerWidth;
+        const wide = [];
+        for (const el of document.querySelectorAll('body *')) {
+          const r = el.getBoundingClientRect();
+          if (r.right > limit + 1 && r.width > 0) {
+            wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+                      + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '')
+                      + ' right=' + Math.round(r.right));
+          }
+        }
+        return {scroll: document.documentElement.scrollWidth, inner: limit, wide: wide.slice(0, 8)};
+    """)

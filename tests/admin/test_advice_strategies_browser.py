@@ -11,7 +11,7 @@ import pytest
 
 from prompts_app.services import advice
 from tests.admin.chromium import CHROMIUM
-from tests.admin.conftest import admin_url
+from tests.admin.conftest import admin_url, page_overflow, set_inner_width
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,51 +22,27 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
 LAYOUT_WIDTH = 1280
 
 
-def _set_inner_width(browser, width: int, height: int = 1000) -> None:
-    """Size the window so the page itself (window.innerWidth) is `width` px wide."""
-    browser.set_window_size(width, height)
-    inner, outer = browser.execute_script("return [window.innerWidth, window.outerWidth]")
-    if inner != width:
-        browser.set_window_size(width + (outer - inner), height)
-    assert browser.execute_script("return window.innerWidth") == width
-
-
-def _overflow(browser) -> dict:
-    """How far the page scrolls sideways, and the elements that stick out past the window."""
-    return browser.execute_script("""
-        const limit = window.innerWidth;
-        const wide = [];
-        for (const el of document.querySelectorAll('body *')) {
-          const r = el.getBoundingClientRect();
-          if (r.right > limit + 1 && r.width > 0) {
-            wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' right=' + Math.round(r.right));
-          }
-        }
-        return {scroll: document.documentElement.scrollWidth, inner: limit, wide: wide.slice(0, 8)};
-    """)
-
-
 def _screenshot(browser, name: str) -> None:
     """The whole page at the layout width."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.execute_script("window.scrollTo(0, 0)")
     height = browser.execute_script("return document.documentElement.scrollHeight")
-    _set_inner_width(browser, LAYOUT_WIDTH, min(max(height, 800), 6000) + 100)
+    set_inner_width(browser, LAYOUT_WIDTH, min(max(height, 800), 6000) + 100)
     browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-    _set_inner_width(browser, LAYOUT_WIDTH)
+    set_inner_width(browser, LAYOUT_WIDTH)
 
 
 def test_the_strategies_fit_1280_px_and_each_formula_opens_on_a_click(page, triage):
     from selenium.webdriver.common.by import By
 
     expected = advice.prompt_advice(prompt=triage)["strategies"]
-    _set_inner_width(page, LAYOUT_WIDTH)
+    set_inner_width(page, LAYOUT_WIDTH)
     page.open(admin_url("prompt", "advice", triage.pk))
     table = page.find_element(By.ID, "strategies-current")
 
     rows = table.find_elements(By.CSS_SELECTOR, "tbody.pl-strategy")
     assert [row.get_attribute("data-key") for row in rows] == [s["key"] for s in expected]
-    overflow = _overflow(page)
+    overflow = page_overflow(page)
     assert overflow["scroll"] <= overflow["inner"], overflow
     box = page.execute_script(
         "const t = document.querySelector('#strategies-current table').getBoundingClientRect();"
@@ -93,7 +69,7 @@ def test_the_strategies_fit_1280_px_and_each_formula_opens_on_a_click(page, tria
     lines = [item.text for item in formula.find_elements(By.TAG_NAME, "li")]
     assert lines[:len(strategy["formula"])] == strategy["formula"]
     assert how.find_element(By.CSS_SELECTOR, "ul.pl-blockers").text == strategy["blockers"][0]
-    overflow = _overflow(page)
+    overflow = page_overflow(page)
     assert overflow["scroll"] <= overflow["inner"], overflow  # the open formula wraps too
     page.execute_script("arguments[0].scrollIntoView({block: 'start'})", rows[n])
     page.save_screenshot(str(ARTIFACTS / "advice-strategies-02-formula-open.png"))
@@ -106,7 +82,7 @@ def test_the_verdict_figures_formulas_open_on_a_click(page, triage):
     from selenium.webdriver.common.by import By
 
     figures = advice.prompt_advice(prompt=triage)["figures"]
-    _set_inner_width(page, LAYOUT_WIDTH)
+    set_inner_width(page, LAYOUT_WIDTH)
     page.open(admin_url("prompt", "advice", triage.pk))
     how = page.find_element(By.ID, "advice-current-how")
     monthly = how.find_element(By.CSS_SELECTOR, "dd.pl-formula-monthly_savings")
@@ -116,7 +92,7 @@ def test_the_verdict_figures_formulas_open_on_a_click(page, triage):
 
     assert monthly.is_displayed()
     assert monthly.text.endswith(f"= ${float(figures['monthly_savings']):,.2f}/month")
-    overflow = _overflow(page)
+    overflow = page_overflow(page)
     assert overflow["scroll"] <= overflow["inner"], overflow
     page.execute_script("arguments[0].scrollIntoView({block: 'start'})", page.find_element(By.ID, "verdict"))
     page.save_screenshot(str(ARTIFACTS / "advice-strategies-03-verdict-formulas-open.png"))
@@ -125,7 +101,7 @@ def test_the_verdict_figures_formulas_open_on_a_click(page, triage):
 def test_the_what_if_result_ranks_its_strategies_in_the_same_table(page, triage):
     from selenium.webdriver.common.by import By
 
-    _set_inner_width(page, LAYOUT_WIDTH)
+    set_inner_width(page, LAYOUT_WIDTH)
     page.open(admin_url("prompt", "advice", triage.pk) + "#what-if")
     # The form starts from the advice: computing it unchanged gives the advice's strategies again.
     page.find_element(By.NAME, "_what_if").click()
@@ -135,7 +111,7 @@ def test_the_what_if_result_ranks_its_strategies_in_the_same_table(page, triage)
     keys = [row.get_attribute("data-key") for row in result.find_elements(By.CSS_SELECTOR, "tbody.pl-strategy")]
     assert keys == [row.get_attribute("data-key") for row in current.find_elements(By.CSS_SELECTOR, "tbody.pl-strategy")]
     assert page.find_element(By.NAME, "model_shutdown_date").get_attribute("type") == "date"
-    overflow = _overflow(page)
+    overflow = page_overflow(page)
     assert overflow["scroll"] <= overflow["inner"], overflow
     page.execute_script("arguments[0].scrollIntoView({block: 'start'})", result)
     page.save_screenshot(str(ARTIFACTS / "advice-strategies-04-what-if-result.png"))

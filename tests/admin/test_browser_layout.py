@@ -23,6 +23,7 @@ from django.test import Client
 from prompts_app.models import Alert, EvalRun, ExampleSet, ModelPrice, Prompt
 from prompts_app.services import library
 from tests.admin.chromium import CHROMIUM
+from tests.admin.conftest import page_overflow, set_inner_width
 
 pytestmark = [
     pytest.mark.browser,
@@ -47,40 +48,14 @@ def _log_in(browser, base_url):
     browser.find_element(By.ID, "site-name")
 
 
-def _set_inner_width(browser, width: int, height: int = 1000) -> None:
-    """Size the window so the page itself (window.innerWidth) is `width` px wide."""
-    browser.set_window_size(width, height)
-    inner, outer = browser.execute_script("return [window.innerWidth, window.outerWidth]")
-    if inner != width:
-        browser.set_window_size(width + (outer - inner), height)
-    assert browser.execute_script("return window.innerWidth") == width
-
-
-def _overflow(browser) -> dict:
-    """How far the page scrolls sideways, and the widest elements that stick out."""
-    return browser.execute_script("""
-        const limit = window.innerWidth;
-        const wide = [];
-        for (const el of document.querySelectorAll('body *')) {
-          const r = el.getBoundingClientRect();
-          if (r.right > limit + 1 && r.width > 0) {
-            wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
-                      + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '')
-                      + ' right=' + Math.round(r.right));
-          }
-        }
-        return {scroll: document.documentElement.scrollWidth, inner: limit, wide: wide.slice(0, 8)};
-    """)
-
-
 def _screenshot(browser, name: str) -> None:
     """A full-page screenshot at the layout width."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.execute_script("window.scrollTo(0, 0)")
     page = browser.execute_script("return document.documentElement.scrollHeight")
-    _set_inner_width(browser, LAYOUT_WIDTH, min(max(page, 800), 6000) + 100)
+    set_inner_width(browser, LAYOUT_WIDTH, min(max(page, 800), 6000) + 100)
     browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-    _set_inner_width(browser, LAYOUT_WIDTH)
+    set_inner_width(browser, LAYOUT_WIDTH)
 
 
 def test_no_admin_page_scrolls_sideways_at_1280_px(live_server, browser):
@@ -129,13 +104,13 @@ def test_no_admin_page_scrolls_sideways_at_1280_px(live_server, browser):
         "23-example-set-long-words-rows": f"/admin/prompts_app/exampleset/{long_set.pk}/change/?mode=rows",
     }
     _log_in(browser, live_server.url)
-    _set_inner_width(browser, LAYOUT_WIDTH)
+    set_inner_width(browser, LAYOUT_WIDTH)
     too_wide = {}
     for name, path in pages.items():
         browser.get(live_server.url + path)
         assert browser.execute_script("return !!document.getElementById('site-name')"), (
             f"{path} is not an admin page: {browser.title}")
-        found = _overflow(browser)
+        found = page_overflow(browser)
         if found["scroll"] > found["inner"]:
             too_wide[name] = found
         _screenshot(browser, name)
@@ -258,7 +233,10 @@ def test_the_600_example_set_is_paged_searchable_and_approved_per_row(live_serve
 
     def until_text(selector, needle):
         """After a click that loads a page: wait for the new page (the old one's elements go stale)."""
-        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        from selenium.common.exceptions import (
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
         from selenium.webdriver.support.ui import WebDriverWait
 
         WebDriverWait(
@@ -266,7 +244,7 @@ def test_the_600_example_set_is_paged_searchable_and_approved_per_row(live_serve
         ).until(lambda b: needle in b.find_element(By.CSS_SELECTOR, selector).text)
 
     _log_in(browser, live_server.url)
-    _set_inner_width(browser, LAYOUT_WIDTH)
+    set_inner_width(browser, LAYOUT_WIDTH)
     browser.get(live_server.url + f"/admin/prompts_app/exampleset/{big_set.pk}/change/")
     rows = browser.find_elements(By.CSS_SELECTOR, "#example-browser tr.pl-browser-row")
     assert len(rows) == 50  # the first page of 600, not one giant list

@@ -28,8 +28,8 @@ from prompts_app.lib.strategies import (
     Tiers,
     call_cost,
     compare,
-    strategy_inputs_as_what_if,
 )
+from prompts_app.lib.what_if import strategy_inputs_as_what_if
 
 AS_OF = dt.date(2026, 11, 29)
 

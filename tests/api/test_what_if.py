@@ -18,8 +18,8 @@ from prompts_app.lib.strategies import (
     ModelOffer,
     StrategyInputs,
     compare,
-    strategy_inputs_as_what_if,
 )
+from prompts_app.lib.what_if import strategy_inputs_as_what_if
 from prompts_app.selectors.advice import PAYBACK_SCHEDULE_MONTHS
 
 pytestmark = pytest.mark.django_db

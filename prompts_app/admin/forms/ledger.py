@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from prompts_app.lib import advisor, strategies
+from prompts_app.lib import advisor, what_if
 from prompts_app.lib.formatting import round_places, to_decimal
 from prompts_app.models import (
     AdvisorSettings,
@@ -105,18 +105,18 @@ def what_if_text(value) -> str:
     return format(number.normalize(), "f")
 
 
-# The model offer's fields that are also advisor keys (strategies.validate_what_if
+# The model offer's fields that are also advisor keys (what_if.validate_what_if
 # takes either, and refuses the two when they disagree). The form's own fields
 # carry them, so the carried current_model drops them: a changed field is never
 # contradicted by the offer.
-_OFFER_KEYS_IN_FIELDS = tuple(offer_key for offer_key, _ in strategies._SHARED_OFFER_KEYS)
+_OFFER_KEYS_IN_FIELDS = tuple(offer_key for offer_key, _ in what_if._SHARED_OFFER_KEYS)
 
 
 class WhatIfForm(forms.Form):
     """The advisor's what-if inputs, as typed, and (hidden, as JSON) the strategy
     inputs a prompt's advice carries (`what_if_inputs`: static and example tokens,
     training tokens, the current model's offer, the candidates, the evidence).
-    The advisor validates them (strategies.validate_what_if); this form only
+    The advisor validates them (what_if.validate_what_if); this form only
     tidies the text: thousands separators and a leading $ go, an empty optional
     field takes its default, and a field left as the advice filled it in posts the
     advice's exact value (the form shows at most 6 decimals), so an unchanged
@@ -168,9 +168,9 @@ class WhatIfForm(forms.Form):
         return _DIGIT_GROUPING.sub("", text)
 
     def raw_inputs(self) -> dict:
-        """The filled-in fields and the carried strategy inputs, for strategies.validate_what_if."""
+        """The filled-in fields and the carried strategy inputs, for what_if.validate_what_if."""
         carried = self.cleaned_data.get("carried") or {}
-        found: dict = {key: value for key, value in carried.items() if key in strategies.STRATEGY_KEYS}
+        found: dict = {key: value for key, value in carried.items() if key in what_if.STRATEGY_KEYS}
         if isinstance(found.get("current_model"), dict):
             found["current_model"] = {key: value for key, value in found["current_model"].items()
                                       if key not in _OFFER_KEYS_IN_FIELDS}
